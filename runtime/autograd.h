@@ -48,6 +48,8 @@ struct prism_node {
   int64_t iarg[PRISM_NODE_MAX_ARGS];
   double farg[4];
   prism_tensor *grad;        /* gradient accumulated for the output during backward */
+  uint64_t visit_epoch;      /* backward's traversal mark */
+  bool consumed;             /* backward already ran this node (its saved tensors are gone) */
 };
 
 /* ---- grad mode ---- */

@@ -85,7 +85,8 @@ prism_tensor *prism_tensor_permute_raw(const prism_tensor *t, const int *dims);
 prism_tensor *prism_tensor_narrow_raw(const prism_tensor *t, int dim, int64_t start, int64_t length);
 prism_tensor *prism_tensor_expand_raw(const prism_tensor *t, int ndim, const int64_t *shape);
 prism_tensor *prism_tensor_unsqueeze_raw(const prism_tensor *t, int dim);
-prism_tensor *prism_tensor_squeeze_raw(const prism_tensor *t, int dim); /* dim < 0: all size-1 dims */
+#define PRISM_SQUEEZE_ALL (-(PRISM_MAX_DIMS + 1)) /* squeeze every size-1 dim */
+prism_tensor *prism_tensor_squeeze_raw(const prism_tensor *t, int dim);
 
 /* ---- data movement (through the backend table) ---- */
 /* dst and src have the same shape (dst may be any view); converts dtype. Bumps dst's version. */
