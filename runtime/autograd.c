@@ -156,11 +156,13 @@ void prism_node_release(prism_node *node) {
 
 /* ------------------------------------------------------------------ backward */
 
-/* Adds g into *slot. The slot takes g itself when it is exclusively owned; otherwise a copy, so
- * an in-place accumulation can never write into a tensor something else still reads. */
-static int accumulate(prism_tensor **slot, prism_tensor *g) {
+/* Adds g into *slot. A leaf's .grad must be exclusively owned (optimizers and clipping update it
+ * in place), so a shared g is copied there. A node's gradient is internal and only read by its
+ * backward, so it may share g's storage; accumulating into a shared one is done out of place. */
+static int accumulate(prism_tensor **slot, prism_tensor *g, bool leaf) {
+  bool exclusive = g->refcount == 1 && g->storage->refcount == 1 && prism_tensor_is_contiguous(g);
   if (!*slot) {
-    if (g->refcount == 1 && g->storage->refcount == 1 && prism_tensor_is_contiguous(g)) {
+    if (exclusive || !leaf) {
       *slot = prism_tensor_retain(g);
       return 0;
     }
@@ -172,7 +174,14 @@ static int accumulate(prism_tensor **slot, prism_tensor *g) {
     *slot = c;
     return 0;
   }
-  return prism_op_add_(*slot, g);
+  prism_tensor *cur = *slot;
+  /* .grad accumulates in place, like PyTorch: a reference the user holds sees the sum */
+  if (leaf || (cur->refcount == 1 && cur->storage->refcount == 1)) return prism_op_add_(cur, g);
+  prism_tensor *sum = prism_op_add(cur, g);
+  if (!sum) return -1;
+  prism_tensor_release(cur);
+  *slot = sum;
+  return 0;
 }
 
 static int cmp_seq_desc(const void *a, const void *b) {
@@ -231,8 +240,8 @@ static int run_node(prism_node *n) {
     if (rc == 0 && i < 4 && !(g->ndim == n->input_ndim[i] &&
                               memcmp(g->shape, n->input_shape[i], sizeof(int64_t) * (size_t)g->ndim) == 0))
       rc = prism_fail_int(PRISM_ERR_INTERNAL, "%s: backward produced a gradient of the wrong shape for input %d", n->name, i + 1);
-    if (rc == 0 && n->edges[i].leaf) rc = accumulate(&n->edges[i].leaf->grad, g);
-    else if (rc == 0 && n->edges[i].node) rc = accumulate(&n->edges[i].node->grad, g);
+    if (rc == 0 && n->edges[i].leaf) rc = accumulate(&n->edges[i].leaf->grad, g, true);
+    else if (rc == 0 && n->edges[i].node) rc = accumulate(&n->edges[i].node->grad, g, false);
     prism_tensor_release(g);
   }
   if (gin != gin_stack) free(gin);
@@ -260,7 +269,7 @@ int prism_backward(prism_tensor *root, const prism_tensor *grad) {
   }
   if (!seed) return -1;
   if (!root->grad_fn) { /* a leaf: its gradient is the seed */
-    int rc = accumulate(&root->grad, seed);
+    int rc = accumulate(&root->grad, seed, true);
     prism_tensor_release(seed);
     return rc;
   }
