@@ -224,14 +224,14 @@ int prism_dim_normalize(int dim, int ndim, bool allow_end) {
   return d;
 }
 
-int prism_broadcast_shape(const prism_tensor *a, const prism_tensor *b, int64_t *out) {
+int prism_broadcast_shape(const char *op, const prism_tensor *a, const prism_tensor *b, int64_t *out) {
   int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
   for (int i = 0; i < nd; i++) {
     int ia = a->ndim - nd + i, ib = b->ndim - nd + i;
     int64_t sa = ia >= 0 ? a->shape[ia] : 1, sb = ib >= 0 ? b->shape[ib] : 1;
     if (sa != sb && sa != 1 && sb != 1) {
       char ba[128], bb[128];
-      return prism_fail_int(PRISM_ERR_ARG, "shapes %s and %s cannot be broadcast (dimension %d: %lld vs %lld)",
+      return prism_fail_int(PRISM_ERR_ARG, "%s: shapes %s and %s cannot be broadcast (dimension %d: %lld vs %lld)", op,
                             prism_shape_str(a->ndim, a->shape, ba, sizeof ba),
                             prism_shape_str(b->ndim, b->shape, bb, sizeof bb), i + 1, (long long)sa, (long long)sb);
     }

@@ -74,8 +74,9 @@ const char *prism_shape_str(int ndim, const int64_t *shape, char *buf, size_t bu
 /* Normalizes a 0-based dim that may be negative (-1 = last) for a tensor of `ndim` dims
  * (`ndim + 1` allowed when `allow_end`, for unsqueeze). Returns -1 after prism_fail on error. */
 int prism_dim_normalize(int dim, int ndim, bool allow_end);
-/* Broadcast result shape of a and b (NumPy rules). Returns ndim or -1 after prism_fail. */
-int prism_broadcast_shape(const prism_tensor *a, const prism_tensor *b, int64_t *out_shape);
+/* Broadcast result shape of a and b (NumPy rules). Returns ndim, or -1 after prism_fail with a
+ * message that starts with `op` and names the 1-based dimension that disagrees. */
+int prism_broadcast_shape(const char *op, const prism_tensor *a, const prism_tensor *b, int64_t *out_shape);
 
 /* ---- views: no copy, share storage; no autograd here (ops/shape.c wraps these) ---- */
 prism_tensor *prism_tensor_alias(const prism_tensor *t);  /* new header, same view, no grad_fn */

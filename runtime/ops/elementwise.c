@@ -39,23 +39,6 @@ static void contiguous_layout(int nd, const int64_t *shape, prism_layout *l) {
   }
 }
 
-/* NumPy broadcast of a and b; the error names the op (prism_broadcast_shape's would not). */
-static int broadcast_or_fail(const char *op, const prism_tensor *a, const prism_tensor *b, int64_t *shape) {
-  int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
-  for (int i = 0; i < nd; i++) {
-    int ia = i - (nd - a->ndim), ib = i - (nd - b->ndim);
-    int64_t sa = ia < 0 ? 1 : a->shape[ia], sb = ib < 0 ? 1 : b->shape[ib];
-    if (sa != sb && sa != 1 && sb != 1) {
-      char ba[96], bb[96];
-      return prism_fail_int(PRISM_ERR_ARG, "%s: shapes %s and %s cannot be broadcast (dim %d: %lld vs %lld)", op,
-                            prism_shape_str(a->ndim, a->shape, ba, sizeof ba),
-                            prism_shape_str(b->ndim, b->shape, bb, sizeof bb), i, (long long)sa, (long long)sb);
-    }
-    shape[i] = sa == 1 ? sb : sa;
-  }
-  return nd;
-}
-
 static int check_float(const char *op, const char *what, const prism_tensor *t) {
   if (t->dtype != PRISM_FLOAT32)
     return prism_fail_int(PRISM_ERR_ARG, "%s: expected a float32 tensor for %s, got %s", op, what,
@@ -68,7 +51,7 @@ static int check_float(const char *op, const char *what, const prism_tensor *t) 
 static prism_tensor *binary_raw(prism_binary_op op, const prism_tensor *a, const prism_tensor *b) {
   const char *name = binary_names[op];
   int64_t shape[PRISM_MAX_DIMS];
-  int nd = broadcast_or_fail(name, a, b, shape);
+  int nd = prism_broadcast_shape(name, a, b, shape);
   if (nd < 0) return NULL;
   const prism_backend *be = prism_backend_get(a->storage->device);
   if (!be) return NULL;

@@ -232,7 +232,7 @@ prism_tensor *prism_op_expand(const prism_tensor *x, int ndim, const int64_t *sh
     if (shape[i] == -1 && j >= 0) sh[i] = x->shape[j];
     if (sh[i] < 0 || (j >= 0 && x->shape[j] != 1 && x->shape[j] != sh[i]))
       return prism_fail(PRISM_ERR_ARG, "expand: cannot expand shape %s to %s (dim %d)",
-                        prism_shape_str(x->ndim, x->shape, bx, sizeof bx), prism_shape_str(ndim, shape, bs, sizeof bs), i);
+                        prism_shape_str(x->ndim, x->shape, bx, sizeof bx), prism_shape_str(ndim, shape, bs, sizeof bs), i + 1);
   }
   if (prism_shape_check(ndim, sh) < 0) return NULL;
   return record1(prism_tensor_expand_raw(x, ndim, sh), x, "expand", expand_backward, NULL, 0);
