@@ -178,6 +178,24 @@ local function loss_f64(outs, weights)
   return L
 end
 
+-- Every element of a small input; for a large one (check.sample = k) the first, the last and
+-- k-2 others drawn at random: the analytic gradient is still computed for all of them.
+local function elements_to_check(n, sample, rng)
+  local list = {}
+  if not sample or sample >= n then
+    for j = 1, n do list[j] = j end
+    return list
+  end
+  local chosen = { [1] = true, [n] = true }
+  list[1], list[2] = 1, n
+  while #list < sample do
+    local j = 1 + math.floor(rng.uniform() * n)
+    if not chosen[j] then chosen[j] = true list[#list + 1] = j end
+  end
+  table.sort(list)
+  return list
+end
+
 local function check_gradients(check, rng)
   local prepared = prepare_inputs(check.inputs, rng)
   local fn = check.fn
@@ -215,7 +233,7 @@ local function check_gradients(check, rng)
       end
       -- numeric: central differences, one leaf element at a time
       local vals = p.values
-      for j = 1, #vals do
+      for _, j in ipairs(elements_to_check(#vals, check.sample, rng)) do
         local x0 = vals[j]
         local h = check.h or step_for(x0)
         vals[j] = x0 + h
@@ -225,12 +243,15 @@ local function check_gradients(check, rng)
         vals[j] = x0
         local gn = (lp - lm) / (2 * h)
         local a, n = ga[j], gn
-        local err = math.abs(a - n)
-        if err ~= err then err = math.huge end                      -- NaN fails
         local atol, rtol = check.atol or ATOL, check.rtol or RTOL
-        max_abs = math.max(max_abs, err)
-        max_rel = math.max(max_rel, err / math.max(math.abs(a), math.abs(n), atol))
-        worst = math.max(worst, err / (atol + rtol * math.abs(n)))
+        if a ~= a or n ~= n or math.abs(a) == math.huge or math.abs(n) == math.huge then
+          max_abs, max_rel, worst = math.huge, math.huge, math.huge   -- NaN/Inf fails (math.max skips NaN)
+        else
+          local err = math.abs(a - n)
+          max_abs = math.max(max_abs, err)
+          max_rel = math.max(max_rel, err / math.max(math.abs(a), math.abs(n), atol))
+          worst = math.max(worst, err / (atol + rtol * math.abs(n)))
+        end
       end
     end
   end
@@ -238,7 +259,7 @@ local function check_gradients(check, rng)
 end
 
 -- ---------------------------------------------------------------------------------------------
--- The op table: one entry per check { name, inputs, fn [, h, atol, rtol] }.
+-- The op table: one entry per check { name, inputs, fn [, h =, atol =, rtol =, sample =] }.
 local function I(shape, t) t = t or {} t.shape = shape return t end          -- input spec
 local function idx(values, shape) return { shape = shape or { #values }, values = values, dtype = "int64" } end
 local function mask(values, shape) return { shape = shape, values = values, const = true } end
@@ -309,6 +330,7 @@ local CHECKS = {
   { "chunk", { I({ 3, 6 }, { layout = "t" }) }, function(a) return a:chunk(3, 1) end },
   { "split (uneven)", { I({ 2, 7 }) }, function(a) return a:split(3, 2) end },
   { "clone", { I({ 3, 4 }, { layout = "t" }) }, function(a) return a:clone() end },
+  { "to(\"float32\") / float()", { I({ 3, 4 }, { layout = "narrow" }) }, function(a) return a:to("float32"):float() * 2 end },
   -- reductions
   { "sum (all)", { I({ 3, 4 }, { layout = "t" }) }, function(a) return a:sum() end },
   { "sum (dim)", { I({ 2, 3, 4 }) }, function(a) return a:sum(2) end },
@@ -361,6 +383,32 @@ local CHECKS = {
   { "triu (k=1, batched)", { I({ 2, 4, 4 }) }, function(a) return a:triu(1) end },
   { "tril", { I({ 4, 5 }, { layout = "t" }) }, function(a) return prism.tril(a) end },
   { "tril (k=-1, batched)", { I({ 2, 4, 4 }) }, function(a) return a:tril(-1) end },
+  -- large shapes, numeric check on a sample of elements: the kernels' multi-chunk (16,384
+  -- elements), multi-tile (GEMM 64x256, attention 64 rows, 64-column index units) and
+  -- multi-thread paths, which the small shapes above never reach
+  { "add (bcast, 3 x 17000: chunked)", { I({ 3, 17000 }), I({ 17000 }) }, function(a, b) return a + b end, sample = 8 },
+  { "exp (2 x 20000: chunked)", { I({ 2, 20000 }, { gen = "unit", layout = "narrow" }) }, function(a) return a:exp() end, sample = 8 },
+  -- Here one element moves a whole row (or all) of a large output, whose float32 rounding then
+  -- dominates the difference quotient at h = 2^-7: wider steps (exact on the 2^-16 grid) trade
+  -- it for truncation error, none at all for the linear ops (sum, matmul), little for smooth
+  -- row-normalizations whose curvature per element shrinks with the row length.
+  { "sum (all, 40000: chunked)", { I({ 2, 20000 }) }, function(a) return a:sum() end, sample = 8, h = 0.25 },
+  { "sum (dim 2, 3 x 20000)", { I({ 3, 20000 }) }, function(a) return a:sum(2) end, sample = 8, h = 0.25 },
+  { "max (dim 2, 3 x 20000)", { I({ 3, 20000 }, { gen = "distinct" }) }, function(a) return (a:max(2)) end, sample = 8 },
+  { "matmul 70x40 @ 40x300 (tiled)", { I({ 70, 40 }, { layout = "t" }), I({ 40, 300 }) }, function(a, b) return a:matmul(b) end, sample = 12, h = 0.25 },
+  { "matmul batched 3x70x30 @ 30x270", { I({ 3, 70, 30 }), I({ 30, 270 }, { layout = "t" }) }, function(a, b) return a:matmul(b) end, sample = 12, h = 0.25 },
+  { "softmax (rows of 3000)", { I({ 3, 3000 }) }, function(a) return a:softmax(-1) end, sample = 8, h = 1 / 16 },
+  { "log_softmax (rows of 3000)", { I({ 3, 3000 }, { layout = "narrow" }) }, function(a) return a:log_softmax(-1) end, sample = 8, h = 1 / 16 },
+  { "cross_entropy (4 x 5000 classes)", { I({ 4, 5000 }), idx({ 1, 4999, 2500, 0 }) }, function(x, t) return F.cross_entropy(x, t) end, sample = 12 },
+  { "sdpa causal (T=150: 3 query tiles)", { I({ 1, 2, 150, 8 }), I({ 1, 2, 150, 8 }), I({ 1, 2, 150, 8 }) },
+    function(q, k, v) return F.scaled_dot_product_attention(q, k, v, { causal = true }) end, sample = 12 },
+  { "sdpa non-causal (T=150)", { I({ 2, 1, 150, 8 }), I({ 2, 1, 150, 8 }), I({ 2, 1, 150, 8 }) },
+    function(q, k, v) return F.scaled_dot_product_attention(q, k, v, { causal = false }) end, sample = 12 },
+  { "rms_norm (rows of 1000)", { I({ 3, 1000 }), I({ 1000 }) }, function(x, w) return F.rms_norm(x, w, 1e-6) end, sample = 8, h = 1 / 16 },
+  { "layer_norm (rows of 1000)", { I({ 3, 1000 }), I({ 1000 }), I({ 1000 }) }, function(x, w, b) return F.layer_norm(x, w, b, 1e-5) end, sample = 8, h = 1 / 16 },
+  { "embedding (dim 300 > 64-column units)", { idx({ 3, 0, 3, 9, 3, 1 }, { 2, 3 }), I({ 10, 300 }) }, function(ids, w) return F.embedding(ids, w) end, sample = 16 },
+  { "tied embedding + head (grad accumulates)", { idx({ 3, 0, 3, 5 }, { 1, 4 }), I({ 6, 5 }) },
+    function(ids, w) return F.linear(F.embedding(ids, w), w) end },
   -- dropout with a fixed mask: the same seed before every evaluation
   { "dropout (p=0.3, fixed seed)", { I({ 4, 6 }, { layout = "t" }) },
     function(a) core.manual_seed(4242) return F.dropout(a, 0.3, true) end },
@@ -375,6 +423,13 @@ local function checker_catches_wrong_gradient(rng)
   local check = { inputs = { I({ 3, 4 }, { gen = "big" }) }, fn = function(a) return a:detach() * a end }
   local abs, rel, ok = check_gradients(check, rng)
   return abs, rel, (not ok) and abs > 0.5
+end
+
+-- Same for NaN: log of negative inputs must be a FAIL, not a silent pass of NaN comparisons.
+local function checker_catches_nan(rng)
+  local check = { inputs = { I({ 2, 3 }, { gen = "big" }) }, fn = function(a) return (a - 3):log() end }
+  local abs, rel, ok = check_gradients(check, rng)
+  return abs, rel, not ok
 end
 
 -- Dropout's mask is what the dropout gradcheck holds fixed; check the mask itself: the same seed
@@ -438,7 +493,7 @@ local USAGE = [[
 usage: prism selftest [--threads N] [--device cpu] [--only SUBSTRING]
   Gradcheck of every differentiable op and a determinism check (one training step of the tiny
   decoder at 1 thread vs N threads, bitwise). Exit code 0 when every check passes, 1 otherwise.
-  --threads N      thread count to compare with 1 (default: all cores)
+  --threads N      thread count to compare with 1 (default: all cores; at least 2)
   --device cpu     the device to check (only cpu in this build)
   --only SUBSTR    run only the checks whose name contains SUBSTR (plain text)]]
 
@@ -475,6 +530,10 @@ local function main(args)
 
   local initial_threads = core.get_num_threads()
   local all_threads = opts.threads or initial_threads
+  -- 1 vs 1 would prove nothing: on a one-core machine compare with 2 (oversubscribed threads
+  -- still exercise the partitioning, which is what must not change the bits).
+  local cmp_threads = math.max(all_threads, 2)
+  core.set_num_threads(all_threads)          -- the gradchecks run at the requested count
   local passed, failed = 0, 0
   local fmt = "%-40s %11s %11s  %s"
   local function row(name, abs, rel, ok, note)
@@ -494,7 +553,7 @@ local function main(args)
     local name = c[1]
     local rng = new_rng(12345 + 7919 * index)   -- per check: --only reproduces the full run's inputs
     if selected(name) then
-      local check = { inputs = c[2], fn = c[3], h = c.h, atol = c.atol, rtol = c.rtol }
+      local check = { inputs = c[2], fn = c[3], h = c.h, atol = c.atol, rtol = c.rtol, sample = c.sample }
       local ok_call, abs, rel, ok, note = pcall(check_gradients, check, rng)
       if ok_call then row(name, abs, rel, ok, note)
       else row(name, "-", "-", false, "error: " .. tostring(abs)) end
@@ -504,6 +563,8 @@ local function main(args)
   local extra = {
     { "checker catches a wrong gradient", function() return checker_catches_wrong_gradient(new_rng(777)) end,
       "detached factor must FAIL" },
+    { "checker catches a NaN gradient", function() return checker_catches_nan(new_rng(778)) end,
+      "log of negatives must FAIL" },
     { "dropout mask (seeded, rate, scale)", dropout_mask_is_sound },
   }
   for _, e in ipairs(extra) do
@@ -514,11 +575,11 @@ local function main(args)
     end
   end
 
-  local det_name = ("determinism (tiny-1m step, 1 vs %d thr)"):format(all_threads)
+  local det_name = ("determinism (tiny-1m step, 1 vs %d thr)"):format(cmp_threads)
   if selected(det_name) or selected("determinism") then
     local ok_call, res = pcall(function()
       local fp1, loss1 = train_step_fingerprint(1)
-      local fpn, lossn = train_step_fingerprint(all_threads)
+      local fpn, lossn = train_step_fingerprint(cmp_threads)
       local mismatches = {}
       for i = 1, math.max(#fp1, #fpn) do
         if fp1[i] ~= fpn[i] then mismatches[#mismatches + 1] = (fp1[i] or "?"):match("^(%a+ ?%d*)") end
@@ -536,6 +597,7 @@ local function main(args)
     end
   end
 
+  core.set_num_threads(initial_threads)
   print(string.rep("-", 74))
   print(("%d passed, %d failed"):format(passed, failed))
   return failed == 0 and 0 or 1
