@@ -3,10 +3,11 @@
  * tensor-byte accounting (runtime/tensor.h) to the Lua collector.
  *
  * Why the GC hook exists: a tensor userdata weighs a few bytes to the Lua collector but may own
- * megabytes of C memory, so the collector alone would let dead tensors pile up. Past the soft
- * limit tensor.c calls the hook before allocating; the hook runs an incremental step, and a full
- * collection once live tensor bytes have doubled since the last one (Lua's own pause rule), so
- * a program whose live set really is large does not pay a full collection per allocation. */
+ * megabytes of C memory, so the collector alone would let dead tensors pile up. When live tensor
+ * bytes would pass the current threshold, tensor.c calls the hook before allocating; the hook
+ * runs a full collection and moves the threshold to twice the bytes still live (Lua's own pause
+ * rule, floored at the soft limit), so a training step's garbage is freed about once per step
+ * while a program whose live set really is large does not pay a collection per allocation. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +19,11 @@
 #include "embedded.h"
 #include "loader.h"
 
-#define DEFAULT_SOFT_LIMIT ((size_t)1 << 30)
+#define DEFAULT_SOFT_LIMIT ((size_t)64 << 20)
 
 static struct {
   lua_State *L;
   size_t soft, hard;
-  size_t next_full; /* live bytes at which the next full collection runs */
 } gc;
 
 static void gc_hook(void *userdata, size_t bytes_needed) {
@@ -32,14 +32,12 @@ static void gc_hook(void *userdata, size_t bytes_needed) {
    * running; then the main thread is the best remaining choice. */
   lua_State *L = bridge_running_thread();
   if (!L || lua_status(L) != 0) L = (lua_State *)userdata;
-  size_t want = prism_mem_live_bytes() + bytes_needed;
-  if (want >= gc.next_full || (gc.hard && want > gc.hard)) {
-    lua_gc(L, LUA_GCCOLLECT, 0);
-    size_t live = prism_mem_live_bytes();
-    gc.next_full = live * 2 > gc.soft ? live * 2 : gc.soft;
-  } else {
-    lua_gc(L, LUA_GCSTEP, 0);
-  }
+  lua_gc(L, LUA_GCCOLLECT, 0);
+  size_t next = prism_mem_live_bytes() * 2;
+  if (next < gc.soft) next = gc.soft;
+  if (gc.hard && next > gc.hard) next = gc.hard; /* near the cap, collect before every allocation */
+  prism_mem_set_limits(next, gc.hard);
+  (void)bytes_needed;
 }
 
 /* Byte count from the environment; 0 when unset. -1 when set but not a plain number. */
@@ -131,7 +129,6 @@ lua_State *prism_lua_open_trusted(char *err, size_t errlen, int *usage_error) {
   gc.L = L;
   gc.soft = soft;
   gc.hard = hard;
-  gc.next_full = soft;
   prism_mem_set_limits(soft, hard);
   prism_mem_set_gc_hook(gc_hook, L);
   return L;
