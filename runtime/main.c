@@ -1,6 +1,8 @@
 /* main.c — the `prism` command line: global options (--threads, --version, --help), then one
- * subcommand, dispatched to the code that owns it (lua/commands.c for exec and selftest).
- * Nothing else lives here. Exit codes (SPEC §1): 0 ok, 1 failed, 2 usage, 4 internal error. */
+ * subcommand looked up in a table and handed the arguments after its name. Each command's
+ * options, help and exit codes live with the code that owns it (cmd_run.c for run and check,
+ * lua/commands.c for exec and selftest, ...). Nothing else lives here.
+ * Exit codes (SPEC §1): 0 ok, 1 failed, 2 usage, 3 rejected, 4 internal error. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,24 +11,47 @@
 #include <luajit.h>
 
 #include "backend.h"
+#include "data.h"
 #include "loader.h"
+#include "run.h"
+#include "score.h"
+
+static const char *prog_name = "prism";
+
+static int cmd_exec(int argc, char **argv) { return prism_cmd_exec(prog_name, argc, argv); }
+
+typedef struct command {
+  const char *name;
+  int (*run)(int argc, char **argv); /* argv: the arguments after the command name */
+  const char *synopsis;
+} command;
+
+static const command commands[] = {
+    {"run", prism_cmd_run, "run BUNDLE [options]         evaluate a submission; writes its manifest"},
+    {"check", prism_cmd_check, "check BUNDLE [options]       intake + static gates + parameter count, no training"},
+    {"data", prism_cmd_data, "data prepare IN.jsonl... --out DIR | data verify DIR\n"
+                             "                               build / verify a locked dataset (MANIFEST.json)"},
+    {"score", prism_cmd_score, "score MANIFEST [--json]      recompute a manifest's score block and verify it"},
+    {"leaderboard", prism_cmd_leaderboard, "leaderboard MANIFEST...|DIR [--json]\n"
+                                           "                               rank manifests, print normalized weights"},
+    {"exec", cmd_exec, "exec SCRIPT.lua [ARGS...]    run a trusted Lua script (developer command)"},
+    {"selftest", prism_cmd_selftest, "selftest [--threads N] [--device cpu|cuda]\n"
+                                     "                               gradcheck every op and check determinism"},
+};
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: prism [--threads N] COMMAND [ARGS...]\n"
-          "       prism --version | --help\n"
-          "\n"
-          "commands:\n"
-          "  exec SCRIPT.lua [ARGS...]    run a trusted Lua script (developer command)\n"
-          "  selftest [--threads N] [--device cpu|cuda]\n"
-          "                               gradcheck every op and check determinism\n"
-          "\n"
-          "options:\n"
-          "  --threads N    kernel threads (also env PRISM_THREADS; default: all cores)\n"
-          "  --version      print the version, LuaJIT and OpenBLAS in use, and the thread count\n"
-          "  --help         this message; `prism COMMAND --help` describes a command\n"
-          "\n"
-          "environment: PRISM_TENSOR_SOFT_LIMIT, PRISM_TENSOR_HARD_LIMIT (tensor bytes)\n");
+  fprintf(f, "usage: prism [--threads N] COMMAND [ARGS...]\n"
+             "       prism --version | --help\n"
+             "\n"
+             "commands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) fprintf(f, "  %s\n", commands[i].synopsis);
+  fprintf(f, "\n"
+             "options:\n"
+             "  --threads N    kernel threads (also env PRISM_THREADS; default: all cores)\n"
+             "  --version      print the version, LuaJIT and OpenBLAS in use, and the thread count\n"
+             "  --help         this message; `prism COMMAND --help` describes a command\n"
+             "\n"
+             "environment: PRISM_TENSOR_SOFT_LIMIT, PRISM_TENSOR_HARD_LIMIT (tensor bytes)\n");
 }
 
 static int parse_threads(const char *s) {
@@ -36,6 +61,7 @@ static int parse_threads(const char *s) {
 }
 
 int main(int argc, char **argv) {
+  prog_name = argv[0];
   const char *env = getenv("PRISM_THREADS");
   if (env && *env) {
     int n = parse_threads(env);
@@ -62,6 +88,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "prism: --threads expects a positive integer, got '%s'\n", v);
         return PRISM_EXIT_USAGE;
       }
+      /* Sets OpenMP's thread count only; no thread pool exists until a kernel runs (in a child). */
       prism_backend_set_threads(n);
     } else {
       fprintf(stderr, "prism: unknown option '%s'\n", a);
@@ -73,10 +100,9 @@ int main(int argc, char **argv) {
     usage(stderr);
     return PRISM_EXIT_USAGE;
   }
-  const char *cmd = argv[i];
-  if (!strcmp(cmd, "exec")) return prism_cmd_exec(argv[0], argc - i - 1, argv + i + 1);
-  if (!strcmp(cmd, "selftest")) return prism_cmd_selftest(argc - i - 1, argv + i + 1);
-  fprintf(stderr, "prism: unknown command '%s'\n", cmd);
+  for (size_t c = 0; c < sizeof commands / sizeof *commands; c++)
+    if (!strcmp(argv[i], commands[c].name)) return commands[c].run(argc - i - 1, argv + i + 1);
+  fprintf(stderr, "prism: unknown command '%s'\n", argv[i]);
   usage(stderr);
   return PRISM_EXIT_USAGE;
 }

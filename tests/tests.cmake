@@ -1,5 +1,5 @@
 # tests.cmake — every suite ctest runs. Labels: unit (C), lua (stdlib through the binary),
-# selftest. New test files are picked up by the globs; no list to edit.
+# selftest, e2e (CLI scripts). New test files are picked up by the globs; no list to edit.
 file(GLOB PRISM_UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/test_*.c)
 foreach(src ${PRISM_UNIT_TESTS})
   get_filename_component(name ${src} NAME_WE)
@@ -19,3 +19,13 @@ endforeach()
 
 add_test(NAME selftest COMMAND prism selftest)
 set_tests_properties(selftest PROPERTIES LABELS selftest TIMEOUT 900)
+
+# End-to-end tests of the CLI: each tests/e2e/*.sh gets the binary as $1 (and env PRISM), runs
+# from the source root, and prints one line per check ("N passed, 0 failed"). Helpers they share
+# live in tests/e2e/lib/ (not tests themselves).
+file(GLOB PRISM_E2E_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/e2e/*.sh)
+foreach(src ${PRISM_E2E_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_test(NAME e2e/${name} COMMAND bash ${src} $<TARGET_FILE:prism> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(e2e/${name} PROPERTIES LABELS e2e TIMEOUT 900 ENVIRONMENT "PRISM=$<TARGET_FILE:prism>")
+endforeach()
