@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cblas.h>
 #include <luajit.h>
@@ -60,8 +61,23 @@ static int parse_threads(const char *s) {
   return (*s && !*end && v >= 1 && v <= 4096) ? (int)v : 0;
 }
 
+/* OpenMP workers spin between parallel regions by default. On a machine shared with other
+ * processes (a validator scoring several bundles, CI running tests in parallel) a spinning worker
+ * steals the core its partner needs: a training step ran 1.5-2x slower with 2 threads than with
+ * passive waiting (bench/tiny_decoder.lua, 2 cores, one other busy process). libgomp reads the
+ * policy once, when it is loaded, so the only way to change it is to set it before the process
+ * starts: re-exec once with OMP_WAIT_POLICY=PASSIVE unless the caller chose a policy. Results
+ * do not depend on it (chunking is fixed), only wall time does. */
+static void prefer_passive_openmp(char **argv) {
+  if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  /* exec failed (no /proc): carry on with the default policy */
+}
+
 int main(int argc, char **argv) {
   prog_name = argv[0];
+  prefer_passive_openmp(argv);
   const char *env = getenv("PRISM_THREADS");
   if (env && *env) {
     int n = parse_threads(env);
