@@ -14,7 +14,7 @@ eval "$(grep -E '^(SOTU|MOBY|SOTU_INTEGRITY|MOBY_INTEGRITY|NAME|LICENSE|PIN|DOCS
 # ---- the committed sample ----
 run_prism verify_sample data verify "$SAMPLE"
 expect_rc verify_sample 0 "prism data verify examples/data/sample"
-check "verify reports 196 documents in 5 shards" grep -q "3 splits, 5 shards, 196 documents" "$TMP/verify_sample.out"
+check "verify reports 41 documents in 5 shards" grep -q "3 splits, 5 shards, 41 documents" "$TMP/verify_sample.out"
 run_prism verify_pin data verify "$SAMPLE" --pin "$PIN"
 expect_rc verify_pin 0 "the sample carries the npm pin of scripts/make-sample-data"
 run_prism verify_wrong_pin data verify "$SAMPLE" --pin "npm:something-else@1.0.0"
