@@ -214,7 +214,7 @@ prism_json *prism_manifest_build(const prism_run_record *rec, const prism_manife
   put_str(&b, runtime, "version", nonempty(info->runtime_version) ? info->runtime_version : PRISM_VERSION);
   put_str(&b, runtime, "backend", nonempty(info->backend) ? info->backend : "cpu");
   put_str(&b, runtime, "luajit", nonempty(info->luajit_version) ? info->luajit_version : LUAJIT_VERSION);
-  put_str(&b, runtime, "git_revision", nonempty(info->git_revision));
+  put_str(&b, runtime, "git_revision", nonempty(info->git_revision) ? info->git_revision : prism_git_revision());
   put(&b, m, "runtime", runtime);
 
   if (fail) put(&b, m, "failure", failure_block(&b, fail));

@@ -47,6 +47,7 @@ expect_json "the manifest has every reference key" "$M1" -- \
   'm.score.wall_clock_term == false and m.score.anti_cheat_multiplier == 1 and m.score.anomaly == false' \
   'm.score.tie_breaker == "heldout_delta" and m.score.memorization_penalty == 1' \
   'm.runtime.name == "prism" and type(m.runtime.version) == "string" and m.runtime.backend == "cpu"' \
+  'type(m.runtime.git_revision) == "string" and (m.runtime.git_revision:match("^%x%x%x%x%x%x%x+") ~= nil or m.runtime.git_revision == "unknown")' \
   'm.failure == nil'
 expect_json "the learner's numbers are sane" "$M1" -- \
   'finite(m.score.prequential_bpb) and m.score.prequential_bpb > 0' \
