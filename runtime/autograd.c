@@ -219,7 +219,7 @@ static int collect(prism_node *root, node_list *out) {
   }
   free(stack.items);
   if (rc < 0 && prism_error_kind_last() == PRISM_OK) prism_fail(PRISM_ERR_OOM, "backward: out of memory");
-  qsort(out->items, out->len, sizeof *out->items, cmp_seq_desc);
+  if (out->len > 1) qsort(out->items, out->len, sizeof *out->items, cmp_seq_desc);
   return rc;
 }
 
