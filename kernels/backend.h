@@ -26,6 +26,30 @@ typedef struct prism_layout {
   int64_t stride[PRISM_MAX_DIMS];
 } prism_layout;
 
+/* The layout of t's view as it is: its own shape and strides. */
+static inline prism_layout prism_layout_of(const prism_tensor *t) {
+  prism_layout l;
+  l.ndim = t->ndim;
+  for (int i = 0; i < t->ndim; i++) {
+    l.shape[i] = t->shape[i];
+    l.stride[i] = t->stride[i];
+  }
+  return l;
+}
+
+/* The row-major contiguous layout of the shape (ndim, shape). */
+static inline prism_layout prism_layout_contiguous(int ndim, const int64_t *shape) {
+  prism_layout l;
+  l.ndim = ndim;
+  int64_t s = 1;
+  for (int i = ndim - 1; i >= 0; i--) {
+    l.shape[i] = shape[i];
+    l.stride[i] = s;
+    s *= shape[i];
+  }
+  return l;
+}
+
 typedef enum {
   PRISM_UNARY_NEG = 0, PRISM_UNARY_EXP, PRISM_UNARY_LOG, PRISM_UNARY_SQRT, PRISM_UNARY_RSQRT,
   PRISM_UNARY_TANH, PRISM_UNARY_SIGMOID, PRISM_UNARY_RELU, PRISM_UNARY_GELU /* exact erf form, PyTorch default */,

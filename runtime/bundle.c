@@ -30,9 +30,7 @@ const char *prism_bundle_fmt_count(char buf[32], unsigned long long v) {
   return buf;
 }
 
-/* Paths quoted in messages may hold any byte a zip can carry: escape the unprintable ones so a
- * message stays one readable line, and cut very long names. */
-static const char *show(char out[160], const char *s) {
+const char *prism_bundle_show(char out[160], const char *s) {
   size_t o = 0;
   for (const unsigned char *p = (const unsigned char *)s; *p && o < 150; p++) {
     if (*p < 0x20 || *p == 0x7f) o += (size_t)snprintf(out + o, 160 - o, "\\x%02x", *p);
@@ -130,17 +128,17 @@ int prism_bundle_admit(const prism_bundle_set *s, const char *raw, char *norm, p
   if (s->n >= PRISM_BUNDLE_MAX_FILES)
     return prism_failure_set(err, "prism:bundle-files", "", 0,
                              "bundle has more than %s files (limit reached at '%s')",
-                             prism_bundle_fmt_count(a, PRISM_BUNDLE_MAX_FILES), show(sh, raw));
+                             prism_bundle_fmt_count(a, PRISM_BUNDLE_MAX_FILES), prism_bundle_show(sh, raw));
   const char *why = NULL;
   if (prism_bundle_normalize_path(raw, norm, &why) != 0)
-    return prism_failure_set(err, "prism:bundle-path", "", 0, "unsafe path '%s': %s", show(sh, raw), why);
+    return prism_failure_set(err, "prism:bundle-path", "", 0, "unsafe path '%s': %s", prism_bundle_show(sh, raw), why);
   if (!prism_bundle_suffix_allowed(norm)) {
     const char *base = strrchr(norm, '/');
     base = base ? base + 1 : norm;
     const char *dot = strrchr(base, '.');
     /* Starts with the path: the CLI then prints it once (file and message agree). */
     return prism_failure_set(err, "prism:bundle-suffix", norm, 0,
-                             "%s: %s%s%s; allowed suffixes: .lua .yaml .yml .json .txt .md", show(sh, norm),
+                             "%s: %s%s%s; allowed suffixes: .lua .yaml .yml .json .txt .md", prism_bundle_show(sh, norm),
                              (dot && dot != base) ? "unsupported suffix '" : "no suffix",
                              (dot && dot != base) ? dot : "", (dot && dot != base) ? "'" : "");
   }
@@ -155,7 +153,7 @@ int prism_bundle_fail_size(prism_failure *err, const char *path) {
   char a[32], sh[160];
   return prism_failure_set(err, "prism:bundle-size", path, 0,
                            "%s: the bundle exceeds %s uncompressed bytes in total (passed while reading this file)",
-                           show(sh, path), prism_bundle_fmt_count(a, PRISM_BUNDLE_MAX_BYTES));
+                           prism_bundle_show(sh, path), prism_bundle_fmt_count(a, PRISM_BUNDLE_MAX_BYTES));
 }
 
 int prism_bundle_set_add(prism_bundle_set *s, const char *norm, const char *raw, unsigned char *data,
@@ -215,7 +213,7 @@ static int fail_link(prism_failure *err, const char *rel) {
   char sh[160];
   return prism_failure_set(err, "prism:bundle-symlink", rel, 0,
                            "'%s' is a symbolic link; links are never followed and not allowed in a bundle",
-                           show(sh, rel));
+                           prism_bundle_show(sh, rel));
 }
 
 /* Reads one regular file (already fstatat'ed as st) within the byte budget. */
@@ -228,13 +226,13 @@ static int read_dir_file(walk_state *w, int dfd, const char *name, const char *r
   int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ELOOP) return fail_link(err, rel);
-    return prism_failure_set(err, "prism:bundle-path", norm, 0, "cannot open '%s': %s", show(sh, rel), strerror(errno));
+    return prism_failure_set(err, "prism:bundle-path", norm, 0, "cannot open '%s': %s", prism_bundle_show(sh, rel), strerror(errno));
   }
   struct stat fst;
   if (fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode) || fst.st_ino != st->st_ino || fst.st_dev != st->st_dev) {
     close(fd);
     return prism_failure_set(err, "prism:bundle-path", norm, 0, "'%s' changed while the bundle was being read",
-                             show(sh, rel));
+                             prism_bundle_show(sh, rel));
   }
   size_t cap = (size_t)st->st_size + 1, used = 0;
   unsigned char *buf = malloc(cap + 1);
@@ -254,7 +252,7 @@ static int read_dir_file(walk_state *w, int dfd, const char *name, const char *r
       int e = errno;
       free(buf);
       close(fd);
-      return prism_failure_set(err, "prism:bundle-path", norm, 0, "cannot read '%s': %s", show(sh, rel), strerror(e));
+      return prism_failure_set(err, "prism:bundle-path", norm, 0, "cannot read '%s': %s", prism_bundle_show(sh, rel), strerror(e));
     }
     if (r == 0) break;
     used += (size_t)r;
@@ -274,7 +272,7 @@ static int walk_dir(walk_state *w, int dfd, const char *prefix, int depth) {
   if (!d) {
     close(dfd);
     return prism_failure_set(err, "prism:bundle-path", "", 0, "cannot read folder '%s': %s",
-                             prefix[0] ? show(sh, prefix) : ".", strerror(errno));
+                             prefix[0] ? prism_bundle_show(sh, prefix) : ".", strerror(errno));
   }
   char **names = NULL;
   int n = 0, cap = 0, rc = 0;
@@ -302,18 +300,18 @@ static int walk_dir(walk_state *w, int dfd, const char *prefix, int depth) {
     int rl = prefix[0] ? snprintf(rel, sizeof rel, "%s/%s", prefix, names[i]) : snprintf(rel, sizeof rel, "%s", names[i]);
     if (rl < 0 || rl >= (int)sizeof rel) {
       rc = prism_failure_set(err, "prism:bundle-path", "", 0, "unsafe path under '%s': longer than 4096 bytes",
-                             show(sh, prefix));
+                             prism_bundle_show(sh, prefix));
       break;
     }
     struct stat st;
     if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      rc = prism_failure_set(err, "prism:bundle-path", "", 0, "cannot stat '%s': %s", show(sh, rel), strerror(errno));
+      rc = prism_failure_set(err, "prism:bundle-path", "", 0, "cannot stat '%s': %s", prism_bundle_show(sh, rel), strerror(errno));
     } else if (S_ISLNK(st.st_mode)) {
       rc = fail_link(err, rel);
     } else if (S_ISDIR(st.st_mode)) {
       if (depth + 1 > PRISM_BUNDLE_MAX_DEPTH) {
         rc = prism_failure_set(err, "prism:bundle-path", "", 0, "'%s' is nested more than %d folders deep",
-                               show(sh, rel), PRISM_BUNDLE_MAX_DEPTH);
+                               prism_bundle_show(sh, rel), PRISM_BUNDLE_MAX_DEPTH);
         break;
       }
       int cfd = openat(dirfd(d), names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -321,17 +319,17 @@ static int walk_dir(walk_state *w, int dfd, const char *prefix, int depth) {
       if (cfd < 0) {
         rc = (errno == ELOOP || errno == ENOTDIR)
                  ? fail_link(err, rel)
-                 : prism_failure_set(err, "prism:bundle-path", "", 0, "cannot open folder '%s': %s", show(sh, rel), strerror(errno));
+                 : prism_failure_set(err, "prism:bundle-path", "", 0, "cannot open folder '%s': %s", prism_bundle_show(sh, rel), strerror(errno));
       } else if (fstat(cfd, &cst) != 0 || cst.st_ino != st.st_ino || cst.st_dev != st.st_dev) {
         close(cfd);
-        rc = prism_failure_set(err, "prism:bundle-path", "", 0, "'%s' changed while the bundle was being read", show(sh, rel));
+        rc = prism_failure_set(err, "prism:bundle-path", "", 0, "'%s' changed while the bundle was being read", prism_bundle_show(sh, rel));
       } else {
         rc = walk_dir(w, cfd, rel, depth + 1);
       }
     } else if (!S_ISREG(st.st_mode)) {
       rc = prism_failure_set(err, "prism:bundle-symlink", "", 0,
                              "'%s' is %s; only regular files and folders are allowed in a bundle",
-                             show(sh, rel), file_kind(st.st_mode));
+                             prism_bundle_show(sh, rel), file_kind(st.st_mode));
     } else {
       rc = read_dir_file(w, dirfd(d), names[i], rel, &st);
     }
@@ -376,7 +374,7 @@ static int check_layout(const prism_bundle_set *s, prism_failure *err) {
     if (strcmp(s->entries[i - 1].path, s->entries[i].path) == 0)
       return prism_failure_set(err, "prism:bundle-path", s->entries[i].path, 0,
                                "duplicate path '%s': '%s' and '%s' are the same file after normalization",
-                               show(s1, s->entries[i].path), show(s2, s->entries[i - 1].raw), show(s3, s->entries[i].raw));
+                               prism_bundle_show(s1, s->entries[i].path), prism_bundle_show(s2, s->entries[i - 1].raw), prism_bundle_show(s3, s->entries[i].raw));
   for (int i = 0; i < s->n; i++) {
     char prefix[PRISM_BUNDLE_MAX_PATH + 1];
     const char *p = s->entries[i].path;
@@ -385,7 +383,7 @@ static int check_layout(const prism_bundle_set *s, prism_failure *err) {
       prefix[q - p] = '\0';
       if (set_find(s, prefix))
         return prism_failure_set(err, "prism:bundle-path", prefix, 0,
-                                 "'%s' is both a file and a folder (it also holds '%s')", show(s1, prefix), show(s2, p));
+                                 "'%s' is both a file and a folder (it also holds '%s')", prism_bundle_show(s1, prefix), prism_bundle_show(s2, p));
     }
   }
   return 0;
@@ -447,7 +445,7 @@ static const prism_bundle_entry *resolve_entry(const prism_bundle_set *s, const 
   }
   if (why) {
     prism_failure_set(err, "prism:bundle-yaml", yaml, d->line, "%s:%d: %s entrypoint '%s' is invalid: %s", yaml,
-                      d->line, d->role, show(sh, d->decl), why);
+                      d->line, d->role, prism_bundle_show(sh, d->decl), why);
     return NULL;
   }
   const prism_bundle_entry *e = set_find(s, norm);
@@ -455,7 +453,7 @@ static const prism_bundle_entry *resolve_entry(const prism_bundle_set *s, const 
     prism_failure_set(err, "prism:contract", yaml, d->line,
                       "submission contract violation: declared %s entrypoint '%s' not found in the bundle "
                       "(declared entrypoints are honoured exactly, with no fallback; looked for '%s')",
-                      d->role, show(sh, d->decl), show(sh2, norm));
+                      d->role, prism_bundle_show(sh, d->decl), prism_bundle_show(sh2, norm));
     return NULL;
   }
   *path_out = strdup(norm);
@@ -572,12 +570,12 @@ prism_bundle *prism_bundle_load(const char *path, prism_failure *err) {
   /* The bundle argument itself is the operator's choice and may be a link; nothing inside is. */
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) {
-    prism_failure_set(err, "prism:bundle-path", "", 0, "cannot open bundle '%s': %s", show(sh, path), strerror(errno));
+    prism_failure_set(err, "prism:bundle-path", "", 0, "cannot open bundle '%s': %s", prism_bundle_show(sh, path), strerror(errno));
     return NULL;
   }
   struct stat st;
   if (fstat(fd, &st) != 0) {
-    prism_failure_set(err, "prism:bundle-path", "", 0, "cannot stat bundle '%s': %s", show(sh, path), strerror(errno));
+    prism_failure_set(err, "prism:bundle-path", "", 0, "cannot stat bundle '%s': %s", prism_bundle_show(sh, path), strerror(errno));
     close(fd);
     return NULL;
   }
@@ -593,13 +591,13 @@ prism_bundle *prism_bundle_load(const char *path, prism_failure *err) {
   if (!S_ISREG(st.st_mode)) {
     close(fd);
     prism_failure_set(err, "prism:bundle-symlink", "", 0, "bundle '%s' is %s, not a folder or a .zip file",
-                      show(sh, path), file_kind(st.st_mode));
+                      prism_bundle_show(sh, path), file_kind(st.st_mode));
     return NULL;
   }
   if ((unsigned long long)st.st_size > PRISM_BUNDLE_MAX_ZIP_BYTES) {
     close(fd);
     prism_failure_set(err, "prism:bundle-size", "", 0, "zip archive '%s' is %s bytes; the limit is %s bytes",
-                      show(sh, path), prism_bundle_fmt_count(a, (unsigned long long)st.st_size),
+                      prism_bundle_show(sh, path), prism_bundle_fmt_count(a, (unsigned long long)st.st_size),
                       prism_bundle_fmt_count(l, PRISM_BUNDLE_MAX_ZIP_BYTES));
     return NULL;
   }
@@ -624,7 +622,7 @@ prism_bundle *prism_bundle_load(const char *path, prism_failure *err) {
     ssize_t r = read(fd, buf + used, cap - used);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
-      prism_failure_set(err, "prism:bundle-zip", "", 0, "cannot read '%s': %s", show(sh, path), strerror(errno));
+      prism_failure_set(err, "prism:bundle-zip", "", 0, "cannot read '%s': %s", prism_bundle_show(sh, path), strerror(errno));
       free(buf);
       close(fd);
       return NULL;
@@ -639,7 +637,7 @@ prism_bundle *prism_bundle_load(const char *path, prism_failure *err) {
     prism_failure_set(err, "prism:bundle-size", "", 0, "out of memory");
   } else if (used > PRISM_BUNDLE_MAX_ZIP_BYTES) {
     prism_failure_set(err, "prism:bundle-size", "", 0, "zip archive '%s' is more than %s bytes; the limit is %s bytes",
-                      show(sh, path), prism_bundle_fmt_count(l, PRISM_BUNDLE_MAX_ZIP_BYTES),
+                      prism_bundle_show(sh, path), prism_bundle_fmt_count(l, PRISM_BUNDLE_MAX_ZIP_BYTES),
                       prism_bundle_fmt_count(a, PRISM_BUNDLE_MAX_ZIP_BYTES));
   } else {
     const char *base = strrchr(path, '/');

@@ -34,6 +34,10 @@ typedef struct prism_bundle_set {
  * '/', `.` and empty segments vanish, `..` pops a segment. Returns 0, or -1 with *why set to a
  * static reason (absolute, leaves the root, empty, control character, not UTF-8, too long). */
 int prism_bundle_normalize_path(const char *raw, char *out, const char **why);
+/* A path or entry name as messages quote it: any byte a zip can carry, so the unprintable ones
+ * are escaped (\xNN) to keep the message one readable line, and names past 150 bytes are cut
+ * with "...". Writes into out and returns it. */
+const char *prism_bundle_show(char out[160], const char *s);
 /* 1 when the path ends in an allowed suffix (.lua .yaml .yml .json .txt .md, any case). */
 int prism_bundle_suffix_allowed(const char *path);
 /* The admission checks every file passes before its bytes are read: the file count, the path

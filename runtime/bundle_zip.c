@@ -22,25 +22,13 @@
 #define MODE_REG 0100000u
 #define MODE_LINK 0120000u
 
-/* Entry names are shown in messages; keep them one printable line. */
-static const char *show(char out[160], const char *s) {
-  size_t o = 0;
-  for (const unsigned char *p = (const unsigned char *)s; *p && o < 150; p++) {
-    if (*p < 0x20 || *p == 0x7f) o += (size_t)snprintf(out + o, 160 - o, "\\x%02x", *p);
-    else out[o++] = (char)*p;
-  }
-  if (o >= 150) { memcpy(out + 150, "...", 3); o = 153; }
-  out[o] = '\0';
-  return out;
-}
-
 static int read_entry_bytes(prism_bundle_set *s, zip_t *za, zip_uint64_t i, const char *name, const char *norm,
                             const char *label, prism_failure *err) {
   char sh[160];
   zip_file_t *zf = zip_fopen_index(za, i, 0);
   if (!zf)
     return prism_failure_set(err, "prism:bundle-zip", norm, 0, "%s: cannot read entry '%s': %s", label,
-                             show(sh, name), zip_strerror(za));
+                             prism_bundle_show(sh, name), zip_strerror(za));
   size_t budget = prism_bundle_budget(s), used = 0, cap = 0;
   unsigned char *buf = NULL;
   unsigned char chunk[16384];
@@ -49,7 +37,7 @@ static int read_entry_bytes(prism_bundle_set *s, zip_t *za, zip_uint64_t i, cons
     zip_int64_t r = zip_fread(zf, chunk, sizeof chunk);
     if (r < 0) {
       rc = prism_failure_set(err, "prism:bundle-zip", norm, 0, "%s: entry '%s' is corrupt: %s", label,
-                             show(sh, name), zip_file_strerror(zf));
+                             prism_bundle_show(sh, name), zip_file_strerror(zf));
       break;
     }
     if (r == 0) break;
@@ -86,29 +74,29 @@ static int read_entry(prism_bundle_set *s, zip_t *za, zip_uint64_t i, const char
   zip_uint32_t attr = 0;
   if (zip_file_get_external_attributes(za, i, 0, &opsys, &attr) != 0)
     return prism_failure_set(err, "prism:bundle-zip", "", 0, "%s: entry '%s' has unreadable attributes: %s", label,
-                             show(sh, name), zip_strerror(za));
+                             prism_bundle_show(sh, name), zip_strerror(za));
   /* The reference looks at the Unix mode whatever the "made by" system says; so do we. */
   unsigned type = (attr >> 16) & MODE_TYPE;
   if (type == MODE_LINK)
     return prism_failure_set(err, "prism:bundle-symlink", "", 0,
-                             "%s: entry '%s' is a symbolic link; links are not allowed in a bundle", label, show(sh, name));
+                             "%s: entry '%s' is a symbolic link; links are not allowed in a bundle", label, prism_bundle_show(sh, name));
   if (nl > 0 && (name[nl - 1] == '/' || name[nl - 1] == '\\')) return 0; /* folders carry no content */
   if (type == MODE_DIR)
     return prism_failure_set(err, "prism:bundle-zip", "", 0,
                              "%s: entry '%s' is marked as a folder but its name has no trailing '/'", label,
-                             show(sh, name));
+                             prism_bundle_show(sh, name));
   if (type != 0 && type != MODE_REG)
     return prism_failure_set(err, "prism:bundle-symlink", "", 0,
                              "%s: entry '%s' is a device, FIFO or socket entry; only regular files are allowed",
-                             label, show(sh, name));
+                             label, prism_bundle_show(sh, name));
   if ((st.valid & ZIP_STAT_ENCRYPTION_METHOD) && st.encryption_method != ZIP_EM_NONE)
     return prism_failure_set(err, "prism:bundle-zip", "", 0,
-                             "%s: entry '%s' is encrypted; encrypted entries are not allowed", label, show(sh, name));
+                             "%s: entry '%s' is encrypted; encrypted entries are not allowed", label, prism_bundle_show(sh, name));
   if (prism_bundle_admit(s, name, norm, err)) return -1;
   if (!(st.valid & ZIP_STAT_COMP_METHOD) || (st.comp_method != ZIP_CM_STORE && st.comp_method != ZIP_CM_DEFLATE))
     return prism_failure_set(err, "prism:bundle-zip", norm, 0,
                              "%s: entry '%s' uses compression method %u; only stored and deflated entries are read",
-                             label, show(sh, name), (unsigned)st.comp_method);
+                             label, prism_bundle_show(sh, name), (unsigned)st.comp_method);
   return read_entry_bytes(s, za, i, name, norm, label, err);
 }
 
@@ -151,7 +139,7 @@ static int names_hold_nul(const unsigned char *d, size_t size) {
 
 int prism_bundle_read_zip(prism_bundle_set *s, const void *data, size_t size, const char *label, prism_failure *err) {
   char a[32], l[32], sh[160];
-  label = show(sh, label);
+  label = prism_bundle_show(sh, label);
   if (size > PRISM_BUNDLE_MAX_ZIP_BYTES)
     return prism_failure_set(err, "prism:bundle-size", "", 0, "zip archive '%s' is %s bytes; the limit is %s bytes",
                              label, prism_bundle_fmt_count(a, size), prism_bundle_fmt_count(l, PRISM_BUNDLE_MAX_ZIP_BYTES));

@@ -224,6 +224,16 @@ int prism_dim_normalize(int dim, int ndim, bool allow_end) {
   return d;
 }
 
+int prism_dim_normalize_op(const char *op, int dim, int ndim, bool allow_end) {
+  int d = prism_dim_normalize(dim, ndim, allow_end);
+  if (d < 0) {
+    char msg[400];
+    snprintf(msg, sizeof msg, "%s", prism_error_message());
+    return prism_fail_int(PRISM_ERR_ARG, "%s: %s", op, msg);
+  }
+  return d;
+}
+
 int prism_broadcast_shape(const char *op, const prism_tensor *a, const prism_tensor *b, int64_t *out) {
   int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
   for (int i = 0; i < nd; i++) {
@@ -525,14 +535,6 @@ prism_tensor *prism_tensor_squeeze_raw(const prism_tensor *t, int dim) {
 
 /* ------------------------------------------------------------------ data movement */
 
-static void layout_of(const prism_tensor *t, prism_layout *l) {
-  l->ndim = t->ndim;
-  for (int i = 0; i < t->ndim; i++) {
-    l->shape[i] = t->shape[i];
-    l->stride[i] = t->stride[i];
-  }
-}
-
 int prism_tensor_copy_(prism_tensor *dst, const prism_tensor *src) {
   char b1[128], b2[128];
   if (!prism_shape_equal(dst, src))
@@ -545,9 +547,7 @@ int prism_tensor_copy_(prism_tensor *dst, const prism_tensor *src) {
   if (!be) return -1;
   prism_tensor_bump_version(dst);
   if (prism_tensor_numel(dst) == 0) return 0;
-  prism_layout dl, sl;
-  layout_of(dst, &dl);
-  layout_of(src, &sl);
+  prism_layout dl = prism_layout_of(dst), sl = prism_layout_of(src);
   return be->copy(prism_tensor_data(dst), &dl, dst->dtype, prism_tensor_data(src), &sl, src->dtype);
 }
 

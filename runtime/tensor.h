@@ -74,6 +74,8 @@ const char *prism_shape_str(int ndim, const int64_t *shape, char *buf, size_t bu
 /* Normalizes a 0-based dim that may be negative (-1 = last) for a tensor of `ndim` dims
  * (`ndim + 1` allowed when `allow_end`, for unsqueeze). Returns -1 after prism_fail on error. */
 int prism_dim_normalize(int dim, int ndim, bool allow_end);
+/* prism_dim_normalize for an op: the error message is prefixed by the op's name ("op: ..."). */
+int prism_dim_normalize_op(const char *op, int dim, int ndim, bool allow_end);
 /* Broadcast result shape of a and b (NumPy rules). Returns ndim, or -1 after prism_fail with a
  * message that starts with `op` and names the 1-based dimension that disagrees. */
 int prism_broadcast_shape(const char *op, const prism_tensor *a, const prism_tensor *b, int64_t *out_shape);

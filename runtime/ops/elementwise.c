@@ -29,16 +29,6 @@ static void broadcast_layout(const prism_tensor *t, int nd, const int64_t *shape
   }
 }
 
-static void contiguous_layout(int nd, const int64_t *shape, prism_layout *l) {
-  l->ndim = nd;
-  int64_t s = 1;
-  for (int i = nd - 1; i >= 0; i--) {
-    l->shape[i] = shape[i];
-    l->stride[i] = s;
-    s *= shape[i];
-  }
-}
-
 static int check_float(const char *op, const char *what, const prism_tensor *t) {
   if (t->dtype != PRISM_FLOAT32)
     return prism_fail_int(PRISM_ERR_ARG, "%s: expected a float32 tensor for %s, got %s", op, what,
@@ -58,8 +48,7 @@ static prism_tensor *binary_raw(prism_binary_op op, const prism_tensor *a, const
   prism_tensor *y = prism_tensor_empty(PRISM_FLOAT32, a->storage->device, nd, shape);
   if (!y) return NULL;
   if (prism_tensor_numel(y) == 0) return y;
-  prism_layout ol, al, bl;
-  contiguous_layout(nd, shape, &ol);
+  prism_layout ol = prism_layout_contiguous(nd, shape), al, bl;
   broadcast_layout(a, nd, shape, &al);
   broadcast_layout(b, nd, shape, &bl);
   if (be->binary(op, prism_tensor_data(y), &ol, prism_tensor_data(a), &al, prism_tensor_data(b), &bl)) {
@@ -281,8 +270,7 @@ static prism_tensor *masked_fill_raw(const prism_backend *be, const prism_tensor
   prism_tensor *y = prism_tensor_empty(PRISM_FLOAT32, x->storage->device, x->ndim, x->shape);
   if (!y) return NULL;
   if (prism_tensor_numel(y) == 0) return y;
-  prism_layout ol, xl, ml;
-  contiguous_layout(x->ndim, x->shape, &ol);
+  prism_layout ol = prism_layout_contiguous(x->ndim, x->shape), xl, ml;
   broadcast_layout(x, x->ndim, x->shape, &xl);
   broadcast_layout(mf, x->ndim, x->shape, &ml);
   if (be->masked_fill(prism_tensor_data(y), &ol, prism_tensor_data(x), &xl, prism_tensor_data(mf), &ml, value)) {

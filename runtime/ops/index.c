@@ -9,17 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* prism_dim_normalize, with its message prefixed by the op's name. */
-static int norm_dim(const char *op, int dim, int ndim) {
-  int d = prism_dim_normalize(dim, ndim, false);
-  if (d < 0) {
-    char msg[400];
-    snprintf(msg, sizeof msg, "%s", prism_error_message());
-    return prism_fail_int(PRISM_ERR_ARG, "%s: %s", op, msg);
-  }
-  return d;
-}
-
 static int64_t prod(const int64_t *s, int from, int to) {
   int64_t p = 1;
   for (int i = from; i < to; i++) p *= s[i];
@@ -146,7 +135,7 @@ prism_tensor *prism_op_index_select(const prism_tensor *x, int dim, const prism_
   if (idx->ndim != 1)
     return prism_fail(PRISM_ERR_ARG, "index_select: indices must be 1-D, got shape %s",
                       prism_shape_str(idx->ndim, idx->shape, b1, sizeof b1));
-  int d = norm_dim("index_select", dim, x->ndim);
+  int d = prism_dim_normalize_op("index_select", dim, x->ndim, false);
   if (d < 0) return NULL;
   prism_tensor *idx64 = checked_index("index_select", idx, x->shape[d]);
   if (!idx64) return NULL;
@@ -230,7 +219,7 @@ prism_tensor *prism_op_gather(const prism_tensor *x, int dim, const prism_tensor
   char b1[96], b2[96];
   if (check_pair("gather", x, idx) < 0) return NULL;
   if (x->ndim < 1) return prism_fail(PRISM_ERR_ARG, "gather: expected at least 1 dim, got a 0-dim tensor");
-  int d = norm_dim("gather", dim, x->ndim);
+  int d = prism_dim_normalize_op("gather", dim, x->ndim, false);
   if (d < 0) return NULL;
   if (idx->ndim != x->ndim)
     return prism_fail(PRISM_ERR_ARG, "gather: index must have as many dims as the input (%d), got shape %s for input %s",

@@ -8,28 +8,6 @@
 #include "../error.h"
 #include <math.h>
 
-static prism_layout layout_of(const prism_tensor *t) {
-  prism_layout l;
-  l.ndim = t->ndim;
-  for (int i = 0; i < t->ndim; i++) {
-    l.shape[i] = t->shape[i];
-    l.stride[i] = t->stride[i];
-  }
-  return l;
-}
-
-static prism_layout contiguous_layout(const prism_tensor *t) {
-  prism_layout l;
-  l.ndim = t->ndim;
-  int64_t s = 1;
-  for (int i = t->ndim - 1; i >= 0; i--) {
-    l.shape[i] = t->shape[i];
-    l.stride[i] = s;
-    s *= t->shape[i];
-  }
-  return l;
-}
-
 /* t (named what) must be a float32 tensor on ref's device with ref's shape, contiguous when
  * it is written in place. */
 static int check_state(const char *op, const char *what, const prism_tensor *ref, const prism_tensor *t, bool contiguous) {
@@ -172,21 +150,21 @@ int prism_op_add_(prism_tensor *dst, const prism_tensor *src) {
   const prism_backend *be = prism_backend_get(dst->storage->device);
   if (!be) return -1;
   if (prism_tensor_numel(dst) == 0) return 0;
-  prism_layout dl = layout_of(dst), sl = layout_of(src);
+  prism_layout dl = prism_layout_of(dst), sl = prism_layout_of(src);
   /* writing in place is safe unless src is another view of dst's memory (it would read values
    * already updated) */
   bool same_view = src->storage == dst->storage && src->offset == dst->offset &&
                    prism_tensor_is_contiguous(src);
   if (prism_tensor_is_contiguous(dst) && (src->storage != dst->storage || same_view)) {
     float *d = prism_tensor_data(dst);
-    prism_layout cl = contiguous_layout(dst);
+    prism_layout cl = prism_layout_contiguous(dst->ndim, dst->shape);
     if (be->binary(PRISM_BINARY_ADD, d, &cl, d, &cl, prism_tensor_data(src), &sl) < 0) return -1;
     prism_tensor_bump_version(dst);
     return 0;
   }
   prism_tensor *tmp = prism_tensor_empty_like(dst);
   if (!tmp) return -1;
-  prism_layout tl = contiguous_layout(tmp);
+  prism_layout tl = prism_layout_contiguous(tmp->ndim, tmp->shape);
   int rc = be->binary(PRISM_BINARY_ADD, prism_tensor_data(tmp), &tl, prism_tensor_data(dst), &dl, prism_tensor_data(src), &sl);
   if (rc == 0) rc = prism_tensor_copy_(dst, tmp);
   prism_tensor_release(tmp);

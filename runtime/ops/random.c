@@ -9,18 +9,6 @@
 #include "../error.h"
 #include <math.h>
 
-static prism_layout contiguous_layout(const prism_tensor *t) {
-  prism_layout l;
-  l.ndim = t->ndim;
-  int64_t s = 1;
-  for (int i = t->ndim - 1; i >= 0; i--) {
-    l.shape[i] = t->shape[i];
-    l.stride[i] = s;
-    s *= t->shape[i];
-  }
-  return l;
-}
-
 /* ---- dropout ---- */
 
 /* identity (eval mode, p == 0): the gradient passes through unchanged */
@@ -39,7 +27,7 @@ static int dropout_backward(prism_node *node, const prism_tensor *gy, prism_tens
   if (!be) return -1;
   prism_tensor *g = prism_tensor_empty_like(mask);
   if (!g) return -1;
-  prism_layout l = contiguous_layout(mask);
+  prism_layout l = prism_layout_contiguous(mask->ndim, mask->shape);
   if (prism_tensor_numel(g) > 0 &&
       be->binary(PRISM_BINARY_MUL, prism_tensor_data(g), &l, prism_tensor_data(gy), &l, prism_tensor_data(mask), &l) < 0) {
     prism_tensor_release(g);

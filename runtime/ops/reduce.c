@@ -31,12 +31,8 @@ static int reduce_plan(const char *op, const prism_tensor *x, int dim, bool keep
     for (int i = 0; i < g->out_ndim; i++) g->out_shape[i] = 1;
     return 0;
   }
-  int d = prism_dim_normalize(dim, x->ndim, false);
-  if (d < 0) {
-    char msg[400];
-    snprintf(msg, sizeof msg, "%s", prism_error_message());
-    return prism_fail_int(PRISM_ERR_ARG, "%s: %s", op, msg);
-  }
+  int d = prism_dim_normalize_op(op, dim, x->ndim, false);
+  if (d < 0) return -1;
   g->d = d;
   g->outer = g->inner = 1;
   for (int i = 0; i < d; i++) g->outer *= x->shape[i];

@@ -10,17 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* prism_dim_normalize, with its message prefixed by the op's name. */
-static int norm_dim(const char *op, int dim, int ndim, bool allow_end) {
-  int d = prism_dim_normalize(dim, ndim, allow_end);
-  if (d < 0) {
-    char msg[400];
-    snprintf(msg, sizeof msg, "%s", prism_error_message());
-    return prism_fail_int(PRISM_ERR_ARG, "%s: %s", op, msg);
-  }
-  return d;
-}
-
 /* Attaches a node with one input (x) to the fresh result y, when the tape needs one. The view
  * headers from tensor.c carry no autograd state; requires_grad is cleared so that a view made
  * under no_grad of a parameter is not mistaken for a leaf that requires grad. Releases y and
@@ -130,8 +119,8 @@ static int transpose_backward(prism_node *n, const prism_tensor *gy, prism_tenso
 }
 
 prism_tensor *prism_op_transpose(const prism_tensor *x, int d0, int d1) {
-  int a = norm_dim("transpose", d0, x->ndim, false);
-  int b = a < 0 ? -1 : norm_dim("transpose", d1, x->ndim, false);
+  int a = prism_dim_normalize_op("transpose", d0, x->ndim, false);
+  int b = a < 0 ? -1 : prism_dim_normalize_op("transpose", d1, x->ndim, false);
   if (b < 0) return NULL;
   int64_t args[2] = {a, b};
   return record1(prism_tensor_transpose_raw(x, a, b), x, "transpose", transpose_backward, args, 2);
@@ -154,7 +143,7 @@ prism_tensor *prism_op_permute(const prism_tensor *x, int ndim, const int *dims)
   int64_t inv[PRISM_MAX_DIMS];
   bool seen[PRISM_MAX_DIMS] = {false};
   for (int i = 0; i < ndim; i++) {
-    p[i] = norm_dim("permute", dims[i], ndim, false);
+    p[i] = prism_dim_normalize_op("permute", dims[i], ndim, false);
     if (p[i] < 0) return NULL;
     if (seen[p[i]]) return prism_fail(PRISM_ERR_ARG, "permute: dim %d appears twice", dims[i]);
     seen[p[i]] = true;
@@ -203,7 +192,7 @@ static int narrow_backward(prism_node *n, const prism_tensor *gy, prism_tensor *
 }
 
 prism_tensor *prism_op_narrow(const prism_tensor *x, int dim, int64_t start, int64_t length) {
-  int d = norm_dim("narrow", dim, x->ndim, false);
+  int d = prism_dim_normalize_op("narrow", dim, x->ndim, false);
   if (d < 0) return NULL;
   if (start < 0 || length < 0 || start > x->shape[d] - length)
     return prism_fail(PRISM_ERR_ARG, "narrow: start %lld with length %lld is out of range for dim %d of size %lld",
@@ -243,7 +232,7 @@ prism_tensor *prism_op_expand(const prism_tensor *x, int ndim, const int64_t *sh
 prism_tensor *prism_op_unsqueeze(const prism_tensor *x, int dim) {
   if (x->ndim >= PRISM_MAX_DIMS)
     return prism_fail(PRISM_ERR_ARG, "unsqueeze: the tensor already has the maximum of %d dims", PRISM_MAX_DIMS);
-  int d = norm_dim("unsqueeze", dim, x->ndim, true);
+  int d = prism_dim_normalize_op("unsqueeze", dim, x->ndim, true);
   if (d < 0) return NULL;
   return record1(prism_tensor_unsqueeze_raw(x, d), x, "unsqueeze", reshape_backward, NULL, 0);
 }
@@ -255,7 +244,7 @@ prism_tensor *prism_op_squeeze(const prism_tensor *x, int dim, bool all) {
   } else if (x->ndim == 0 && (dim == 0 || dim == -1)) {
     y = prism_tensor_alias(x); /* PyTorch accepts dim 0/-1 on a scalar: nothing to remove */
   } else {
-    int d = norm_dim("squeeze", dim, x->ndim, false);
+    int d = prism_dim_normalize_op("squeeze", dim, x->ndim, false);
     if (d < 0) return NULL;
     /* a dim whose size is not 1 is left alone, as in PyTorch */
     y = x->shape[d] == 1 ? prism_tensor_squeeze_raw(x, d) : prism_tensor_alias(x);
@@ -301,7 +290,7 @@ prism_tensor *prism_op_cat(prism_tensor *const *xs, int n, int dim) {
   if (check_list("cat", xs, n)) return NULL;
   const prism_tensor *x0 = xs[0];
   if (x0->ndim == 0) return prism_fail(PRISM_ERR_ARG, "cat: zero-dimensional tensors cannot be concatenated");
-  int d = norm_dim("cat", dim, x0->ndim, false);
+  int d = prism_dim_normalize_op("cat", dim, x0->ndim, false);
   if (d < 0) return NULL;
   int64_t shape[PRISM_MAX_DIMS];
   for (int j = 0; j < x0->ndim; j++) shape[j] = x0->shape[j];
@@ -364,7 +353,7 @@ prism_tensor *prism_op_stack(prism_tensor *const *xs, int n, int dim) {
   }
   if (xs[0]->ndim >= PRISM_MAX_DIMS)
     return prism_fail(PRISM_ERR_ARG, "stack: inputs already have the maximum of %d dims", PRISM_MAX_DIMS);
-  int d = norm_dim("stack", dim, xs[0]->ndim, true);
+  int d = prism_dim_normalize_op("stack", dim, xs[0]->ndim, true);
   if (d < 0) return NULL;
   prism_tensor **us = calloc((size_t)n, sizeof *us);
   if (!us) return prism_fail(PRISM_ERR_OOM, "stack: out of host memory");

@@ -8,17 +8,6 @@
 
 #include <stdio.h>
 
-/* prism_dim_normalize, with its message prefixed by the op's name. */
-static int norm_dim(const char *op, int dim, int ndim) {
-  int d = prism_dim_normalize(dim, ndim, false);
-  if (d < 0) {
-    char msg[400];
-    snprintf(msg, sizeof msg, "%s", prism_error_message());
-    return prism_fail_int(PRISM_ERR_ARG, "%s: %s", op, msg);
-  }
-  return d;
-}
-
 typedef int (*rows_fn)(float *y, const float *x, int64_t rows, int64_t n);
 typedef int (*rows_bwd_fn)(float *gx, const float *gy, const float *y, int64_t rows, int64_t n);
 
@@ -76,7 +65,7 @@ static prism_tensor *softmax_family(const char *name, const prism_tensor *x, int
   /* a 0-dim tensor behaves as one row of one element, like PyTorch (dim 0 or -1) */
   if (x->ndim == 0 && dim != 0 && dim != -1)
     return prism_fail(PRISM_ERR_ARG, "%s: dim %d is out of range for a 0-dim tensor (expected 0 or -1)", name, dim);
-  int d = norm_dim(name, dim, x->ndim ? x->ndim : 1);
+  int d = prism_dim_normalize_op(name, dim, x->ndim ? x->ndim : 1, false);
   if (d < 0) return NULL;
   const prism_backend *be = prism_backend_get(x->storage->device);
   if (!be) return NULL;

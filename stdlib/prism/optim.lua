@@ -9,8 +9,8 @@
 local error, ipairs, pairs, rawequal, rawget, rawset = error, ipairs, pairs, rawequal, rawget, rawset
 local setmetatable, tostring, type = setmetatable, tostring, type
 local floor, huge, cos, pi = math.floor, math.huge, math.cos, math.pi
-local concat, sort = table.concat, table.sort
 local core = require("prism.core")
+local util = require("prism.util")
 
 local is_tensor = core.is_tensor
 
@@ -27,20 +27,7 @@ end
 
 -- Error levels: a helper's `level` argument is the level its caller would pass to error() to
 -- blame the miner's line; the helper itself raises at level + 1.
-local function check_keys(fname, t, known, what, level)
-  local bad = {}
-  for k in pairs(t) do
-    if known[k] == nil then bad[#bad + 1] = tostring(k) end
-  end
-  if #bad > 0 then
-    sort(bad)
-    local names = {}
-    for k in pairs(known) do names[#names + 1] = k end
-    sort(names)
-    error(("%s: unknown %s%s %s (known: %s)"):format(fname, what, #bad > 1 and "s" or "",
-          concat(bad, ", "), concat(names, ", ")), level + 1)
-  end
-end
+local check_keys = util.reject_unknown
 
 local function need_number(fname, name, v, lo, hi_excl, level)
   if not is_finite(v) then

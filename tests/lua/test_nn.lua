@@ -5,31 +5,9 @@
 -- Run: prism exec tests/lua/test_nn.lua
 
 ---------------------------------------------------------------------------------------------
--- assertion helper
-local passed, failed = 0, 0
-local function check(name, ok, detail)
-  if ok then
-    passed = passed + 1
-    print("ok    " .. name)
-  else
-    failed = failed + 1
-    print("FAIL  " .. name .. (detail ~= nil and ("  -- " .. tostring(detail)) or ""))
-  end
-end
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if not ok then check(name .. " (raised)", false, err) end
-end
-local function raises(fn, needle)
-  local ok, err = pcall(fn)
-  if ok then return false, "no error raised" end
-  err = tostring(err)
-  return err:find(needle, 1, true) ~= nil, err
-end
-local function finish()
-  print(("%d passed, %d failed"):format(passed, failed))
-  if failed > 0 then error(("%d of %d checks failed"):format(failed, passed + failed), 0) end
-end
+-- assertion helpers (tests/lua/harness.lua)
+local harness = require("harness")
+local check, test, raises, finish = harness.check, harness.test, harness.raises, harness.finish
 ---------------------------------------------------------------------------------------------
 
 local prism = require("prism")

@@ -23,96 +23,8 @@ end
 
 -- ---- text: the sample locked dataset's train split if present, else the committed fixture ----
 
--- A minimal JSON reader, enough for one JSONL record ({"id": ..., "text": "..."}): strings with
--- every escape (\uXXXX surrogate pairs included) decoded to UTF-8; other values skipped over.
-local function utf8_char(cp)
-  if cp < 0x80 then return string.char(cp) end
-  if cp < 0x800 then return string.char(0xC0 + math.floor(cp / 0x40), 0x80 + cp % 0x40) end
-  if cp < 0x10000 then
-    return string.char(0xE0 + math.floor(cp / 0x1000), 0x80 + math.floor(cp / 0x40) % 0x40, 0x80 + cp % 0x40)
-  end
-  return string.char(0xF0 + math.floor(cp / 0x40000), 0x80 + math.floor(cp / 0x1000) % 0x40,
-                     0x80 + math.floor(cp / 0x40) % 0x40, 0x80 + cp % 0x40)
-end
-
-local ESCAPES = { ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
-
-local function json_string(s, i)          -- s:sub(i, i) == '"'; returns the decoded string, next index
-  local out, j = {}, i + 1
-  while true do
-    local c = s:sub(j, j)
-    if c == "" then error("json: unterminated string") end
-    if c == '"' then return table.concat(out), j + 1 end
-    if c == "\\" then
-      local e = s:sub(j + 1, j + 1)
-      if e == "u" then
-        local cp = tonumber(s:sub(j + 2, j + 5), 16)
-        j = j + 6
-        if cp and cp >= 0xD800 and cp < 0xDC00 and s:sub(j, j + 1) == "\\u" then
-          local lo = tonumber(s:sub(j + 2, j + 5), 16)
-          if lo and lo >= 0xDC00 and lo < 0xE000 then
-            cp = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00)
-            j = j + 6
-          end
-        end
-        if not cp then error("json: bad \\u escape") end
-        out[#out + 1] = utf8_char(cp)
-      else
-        if not ESCAPES[e] then error("json: bad escape \\" .. e) end
-        out[#out + 1] = ESCAPES[e]
-        j = j + 2
-      end
-    else
-      local k = s:find('["\\]', j)
-      if not k then error("json: unterminated string") end
-      out[#out + 1] = s:sub(j, k - 1)
-      j = k
-    end
-  end
-end
-
-local function json_skip_ws(s, i) return s:find("[^ \t\r\n]", i) or #s + 1 end
-
-local json_value
-local function json_object(s, i)
-  local obj = {}
-  i = json_skip_ws(s, i + 1)
-  if s:sub(i, i) == "}" then return obj, i + 1 end
-  while true do
-    if s:sub(i, i) ~= '"' then error("json: expected a key") end
-    local key
-    key, i = json_string(s, i)
-    i = json_skip_ws(s, i)
-    if s:sub(i, i) ~= ":" then error("json: expected ':'") end
-    obj[key], i = json_value(s, json_skip_ws(s, i + 1))
-    i = json_skip_ws(s, i)
-    local c = s:sub(i, i)
-    if c == "}" then return obj, i + 1 end
-    if c ~= "," then error("json: expected ',' or '}'") end
-    i = json_skip_ws(s, i + 1)
-  end
-end
-
-function json_value(s, i)
-  local c = s:sub(i, i)
-  if c == '"' then return json_string(s, i) end
-  if c == "{" then return json_object(s, i) end
-  if c == "[" then
-    local arr = {}
-    i = json_skip_ws(s, i + 1)
-    if s:sub(i, i) == "]" then return arr, i + 1 end
-    while true do
-      arr[#arr + 1], i = json_value(s, i)
-      i = json_skip_ws(s, i)
-      if s:sub(i, i) == "]" then return arr, i + 1 end
-      if s:sub(i, i) ~= "," then error("json: expected ',' or ']'") end
-      i = json_skip_ws(s, i + 1)
-    end
-  end
-  local lit = s:match("^[%w%.%+%-]+", i)
-  if not lit then error("json: unexpected character at " .. i) end
-  return tonumber(lit), i + #lit       -- numbers; true/false/null are not needed here
-end
+-- JSONL records ({"id": ..., "text": "..."}) are decoded by the end-to-end tests' JSON reader.
+local json = require("tests.e2e.lib.json")
 
 local function read_file(path)
   local f = io.open(path, "rb")
@@ -132,7 +44,7 @@ local function jsonl_text(dir)
   local parts = {}
   for _, path in ipairs(files) do
     for line in (read_file(path) or ""):gmatch("[^\n]+") do
-      local ok, obj = pcall(json_value, line, json_skip_ws(line, 1))
+      local ok, obj = pcall(json.decode, line)
       if ok and type(obj) == "table" and type(obj.text) == "string" and obj.text ~= "" then
         parts[#parts + 1] = obj.text
       end

@@ -24,13 +24,9 @@
 
 #include "bundle_zips.h"
 
-static int passed, failed;
+#define CHECK_NAME_WIDTH 62
+#include "check.h"
 static char tmp_root[256];
-
-static void check(int ok, const char *name, const char *detail) {
-  printf("%-62s %s%s%s\n", name, ok ? "ok" : "FAIL", detail && detail[0] ? "  " : "", detail ? detail : "");
-  if (ok) passed++; else failed++;
-}
 
 /* Checks that loading failed with rule (or succeeded, rule == "ok"); frees the bundle. */
 static void expect(prism_bundle *b, const prism_failure *err, const char *rule, const char *name) {
@@ -672,6 +668,5 @@ int main(int argc, char **argv) {
   test_yaml();
   test_corpus();
   nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_summary();
 }

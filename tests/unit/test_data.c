@@ -18,13 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int passed, failed;
+#include "check.h"
 static char root[64];
-
-static void check(int ok, const char *name, const char *detail) {
-  printf("%-66s %s%s%s\n", name, ok ? "ok" : "FAIL", detail && detail[0] ? "  " : "", detail ? detail : "");
-  if (ok) passed++; else failed++;
-}
 
 /* ---- scratch files ---- */
 
@@ -699,6 +694,5 @@ int main(void) {
   test_prepare_bad_inputs();
   test_verify();
   rm_rf(root);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_summary();
 }

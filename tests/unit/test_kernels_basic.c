@@ -15,19 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int n_pass, n_fail;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  printf("%s ", ok ? "ok  " : "FAIL");
-  vprintf(fmt, ap);
-  printf("\n");
-  va_end(ap);
-  if (ok) n_pass++;
-  else n_fail++;
-}
+#include "check.h"
 
 /* ---- data ---- */
 static uint64_t rng_state = 0x243F6A8885A308D3ull;
@@ -123,8 +111,8 @@ static void test_memory(void) {
     }
     prism_cpu_free(p, sizes[s]);
   }
-  check(aligned, "memory: alloc returns 64-byte aligned blocks (sizes 0..1 MiB)");
-  check(roundtrip, "memory: upload/download round trip");
+  report(aligned, "memory: alloc returns 64-byte aligned blocks (sizes 0..1 MiB)");
+  report(roundtrip, "memory: upload/download round trip");
 }
 
 /* ---- copy / fill / arange ---- */
@@ -166,7 +154,7 @@ static void copy_case(const char *name, const prism_layout *dl, int64_t dst_elem
   int rc = prism_cpu_copy(got, dl, dt, src, sl, st);
   int64_t n = lay_numel(dl);
   for (int64_t i = 0; i < n; i++) ref_store(want, dt, lay_offset(dl, i), src, st, lay_offset(sl, i));
-  check(rc == 0 && memcmp(got, want, (size_t)dst_elems * dsize(dt)) == 0, "copy %s (%s <- %s, %lld elements)", name,
+  report(rc == 0 && memcmp(got, want, (size_t)dst_elems * dsize(dt)) == 0, "copy %s (%s <- %s, %lld elements)", name,
         dt == PRISM_FLOAT32 ? "f32" : dt == PRISM_INT64 ? "i64" : "i32",
         st == PRISM_FLOAT32 ? "f32" : st == PRISM_INT64 ? "i64" : "i32", (long long)n);
   free(src);
@@ -221,12 +209,12 @@ static void test_copy(void) {
   int64_t zs[] = {0, 5};
   sl = lay_contig(2, zs);
   dl = lay_contig(2, zs);
-  check(prism_cpu_copy(NULL, &dl, PRISM_FLOAT32, NULL, &sl, PRISM_FLOAT32) == 0, "copy of an empty layout is a no-op");
+  report(prism_cpu_copy(NULL, &dl, PRISM_FLOAT32, NULL, &sl, PRISM_FLOAT32) == 0, "copy of an empty layout is a no-op");
   prism_layout scal = lay(0, NULL, NULL);
   float sv = 3.5f;
   int64_t sd = 0;
   prism_cpu_copy(&sd, &scal, PRISM_INT64, &sv, &scal, PRISM_FLOAT32);
-  check(sd == 3, "copy of a 0-d scalar float 3.5 -> int64 gives 3 (got %lld)", (long long)sd);
+  report(sd == 3, "copy of a 0-d scalar float 3.5 -> int64 gives 3 (got %lld)", (long long)sd);
 
   /* float -> int edge cases: truncation toward zero, saturation, NaN -> 0 */
   float edge[] = {NAN, 1e30f, -1e30f, 2.9f, -2.9f, -0.5f};
@@ -236,9 +224,9 @@ static void test_copy(void) {
   prism_layout el = lay_contig(1, es);
   prism_cpu_copy(e64, &el, PRISM_INT64, edge, &el, PRISM_FLOAT32);
   prism_cpu_copy(e32, &el, PRISM_INT32, edge, &el, PRISM_FLOAT32);
-  check(e64[0] == 0 && e64[1] == INT64_MAX && e64[2] == INT64_MIN && e64[3] == 2 && e64[4] == -2 && e64[5] == 0,
+  report(e64[0] == 0 && e64[1] == INT64_MAX && e64[2] == INT64_MIN && e64[3] == 2 && e64[4] == -2 && e64[5] == 0,
         "copy f32 -> i64: NaN 0, saturation, truncation toward zero");
-  check(e32[0] == 0 && e32[1] == INT32_MAX && e32[2] == INT32_MIN && e32[3] == 2 && e32[4] == -2 && e32[5] == 0,
+  report(e32[0] == 0 && e32[1] == INT32_MAX && e32[2] == INT32_MIN && e32[3] == 2 && e32[4] == -2 && e32[5] == 0,
         "copy f32 -> i32: NaN 0, saturation, truncation toward zero");
 
   /* fill and arange, every dtype, past one chunk */
@@ -249,12 +237,12 @@ static void test_copy(void) {
   int ok = prism_cpu_fill(f, PRISM_FLOAT32, n, 0.1) == 0 && prism_cpu_fill(i64, PRISM_INT64, n, -7.9) == 0 &&
            prism_cpu_fill(i32, PRISM_INT32, n, 123456.0) == 0;
   for (int64_t i = 0; i < n && ok; i++) ok = f[i] == 0.1f && i64[i] == -7 && i32[i] == 123456;
-  check(ok, "fill f32/i64/i32 (n=%lld)", (long long)n);
+  report(ok, "fill f32/i64/i32 (n=%lld)", (long long)n);
   ok = prism_cpu_arange(f, PRISM_FLOAT32, n, 0.5, 0.25) == 0 && prism_cpu_arange(i64, PRISM_INT64, n, -100, 3) == 0 &&
        prism_cpu_arange(i32, PRISM_INT32, n, 5, -2) == 0;
   for (int64_t i = 0; i < n && ok; i++)
     ok = f[i] == (float)(0.5 + 0.25 * (double)i) && i64[i] == -100 + 3 * i && i32[i] == (int32_t)(5 - 2 * i);
-  check(ok, "arange f32/i64/i32 (n=%lld)", (long long)n);
+  report(ok, "arange f32/i64/i32 (n=%lld)", (long long)n);
   free(f);
   free(i64);
   free(i32);
@@ -311,7 +299,7 @@ static void unary_run(const unary_case *c) {
   double err;
   int rc = prism_cpu_unary(c->op, y, x, n, c->alpha, c->beta);
   int64_t bad = count_bad(y, ref, NULL, n, 1e-6, 2e-6, &err);
-  check(rc == 0 && bad == 0, "unary %-12s alpha=%g beta=%g forward: %lld bad, max err %.2e", c->name, c->alpha, c->beta,
+  report(rc == 0 && bad == 0, "unary %-12s alpha=%g beta=%g forward: %lld bad, max err %.2e", c->name, c->alpha, c->beta,
         (long long)bad, err);
   /* every combination of saved inputs the op accepts */
   for (int v = 0; v < 3; v++) {
@@ -322,7 +310,7 @@ static void unary_run(const unary_case *c) {
     memset(gx, 0, (size_t)n * sizeof *gx);
     rc = prism_cpu_unary_backward(c->op, gx, gy, bx, by, n, c->alpha, c->beta);
     bad = count_bad(gx, gref, NULL, n, 2e-5, 2e-4, &err);
-    check(rc == 0 && bad == 0, "unary %-12s alpha=%g backward (x %s, y %s): %lld bad, max err %.2e", c->name, c->alpha,
+    report(rc == 0 && bad == 0, "unary %-12s alpha=%g backward (x %s, y %s): %lld bad, max err %.2e", c->name, c->alpha,
           bx ? "given" : "NULL", by ? "given" : "NULL", (long long)bad, err);
   }
   free(x); free(gy); free(y); free(gx); free(ref); free(gref);
@@ -358,25 +346,25 @@ static void test_unary(void) {
   float xs[] = {0.0f, -1.0f, 2.0f, NAN, -0.5f, 1.5f}, y[6], g[6], ones[6] = {1, 1, 1, 1, 1, 1};
   prism_cpu_unary(PRISM_UNARY_RELU, y, xs, 6, 0, 0);
   prism_cpu_unary_backward(PRISM_UNARY_RELU, g, ones, xs, NULL, 6, 0, 0);
-  check(y[0] == 0 && y[1] == 0 && y[2] == 2 && isnan(y[3]) && g[0] == 0 && g[1] == 0 && g[2] == 1,
+  report(y[0] == 0 && y[1] == 0 && y[2] == 2 && isnan(y[3]) && g[0] == 0 && g[1] == 0 && g[2] == 1,
         "relu: NaN passes, gradient 0 at x <= 0");
   prism_cpu_unary(PRISM_UNARY_CLAMP, y, xs, 6, -0.5f, 1.5f);
   prism_cpu_unary_backward(PRISM_UNARY_CLAMP, g, ones, xs, NULL, 6, -0.5f, 1.5f);
-  check(y[0] == 0 && y[1] == -0.5f && y[2] == 1.5f && isnan(y[3]) && g[0] == 1 && g[1] == 0 && g[2] == 0 &&
+  report(y[0] == 0 && y[1] == -0.5f && y[2] == 1.5f && isnan(y[3]) && g[0] == 1 && g[1] == 0 && g[2] == 0 &&
         g[4] == 1 && g[5] == 1, "clamp: NaN stays NaN, gradient passes on min <= x <= max (bounds included)");
   prism_cpu_unary(PRISM_UNARY_CLAMP, y, xs, 6, 1.0f, 0.0f);
-  check(y[0] == 0 && y[1] == 0 && y[2] == 0, "clamp with min > max gives max (torch)");
+  report(y[0] == 0 && y[1] == 0 && y[2] == 0, "clamp with min > max gives max (torch)");
   prism_cpu_unary_backward(PRISM_UNARY_ABS, g, ones, xs, NULL, 6, 0, 0);
-  check(g[0] == 0 && g[1] == -1 && g[2] == 1, "abs: gradient sign(x), 0 at 0");
+  report(g[0] == 0 && g[1] == -1 && g[2] == 1, "abs: gradient sign(x), 0 at 0");
   prism_cpu_unary_backward(PRISM_UNARY_POW_SCALAR, g, ones, xs, NULL, 6, 0.0f, 0);
-  check(g[0] == 0 && g[1] == 0 && g[3] == 0, "pow with exponent 0: zero gradient everywhere");
+  report(g[0] == 0 && g[1] == 0 && g[3] == 0, "pow with exponent 0: zero gradient everywhere");
   float inplace[6];
   memcpy(inplace, xs, sizeof inplace);
   prism_cpu_unary(PRISM_UNARY_MUL_SCALAR, inplace, inplace, 6, 2.0f, 0);
-  check(inplace[1] == -2.0f && inplace[2] == 4.0f, "unary in place (y == x)");
+  report(inplace[1] == -2.0f && inplace[2] == 4.0f, "unary in place (y == x)");
   prism_error_clear();
   int rc = prism_cpu_unary_backward(PRISM_UNARY_LOG, g, ones, NULL, y, 6, 0, 0);
-  check(rc == -1 && prism_error_kind_last() == PRISM_ERR_INTERNAL, "unary backward without a required input fails: %s",
+  report(rc == -1 && prism_error_kind_last() == PRISM_ERR_INTERNAL, "unary backward without a required input fails: %s",
         prism_error_message());
 }
 
@@ -421,10 +409,10 @@ static void binary_case(const char *name, const prism_layout *ol, const prism_la
       if (!same_float(out[i], ref_binary((prism_binary_op)op, a[lay_offset(al, i)], b[lay_offset(bl, i)]))) bad++;
     if (rc != 0 || bad) {
       all_ok = 0;
-      check(0, "binary %s %s: %lld mismatches", binary_names[op], name, (long long)bad);
+      report(0, "binary %s %s: %lld mismatches", binary_names[op], name, (long long)bad);
     }
   }
-  check(all_ok, "binary all %d ops, %s (%lld elements), bitwise vs reference", PRISM_BINARY_COUNT, name,
+  report(all_ok, "binary all %d ops, %s (%lld elements), bitwise vs reference", PRISM_BINARY_COUNT, name,
         (long long)n);
   free(a); free(b); free(out);
 }
@@ -471,7 +459,7 @@ static void test_binary(void) {
     float want = mask[lay_offset(&ml, i)] != 0.0f ? -INFINITY : x[i];
     if (!same_float(out[i], want)) bad++;
   }
-  check(rc == 0 && bad == 0, "masked_fill with a broadcast causal mask: %lld mismatches", (long long)bad);
+  report(rc == 0 && bad == 0, "masked_fill with a broadcast causal mask: %lld mismatches", (long long)bad);
   free(x); free(mask); free(out);
 }
 
@@ -490,7 +478,7 @@ static void reduce_sum_case(int64_t outer, int64_t n, int64_t inner) {
   double err;
   /* double accumulation: only the final rounding to float and ~n double roundings remain */
   int64_t bad = count_bad(out, ref, scale, outer * inner, 1e-30, 1e-7, &err);
-  check(rc == 0 && bad == 0, "reduce sum [%lld, %lld, %lld]: %lld bad, max err %.2e", (long long)outer, (long long)n,
+  report(rc == 0 && bad == 0, "reduce sum [%lld, %lld, %lld]: %lld bad, max err %.2e", (long long)outer, (long long)n,
         (long long)inner, (long long)bad, err);
   free(x); free(out); free(ref); free(scale);
 }
@@ -517,11 +505,11 @@ static void reduce_max_case(int64_t outer, int64_t n, int64_t inner, int with_na
       float want = x[(o * n + bj) * inner + i];
       if (!same_float(out[o * inner + i], want) || arg[o * inner + i] != bj) bad++;
     }
-  check(rc == 0 && bad == 0, "reduce max+argmax%s [%lld, %lld, %lld] (ties: first index): %lld mismatches",
+  report(rc == 0 && bad == 0, "reduce max+argmax%s [%lld, %lld, %lld] (ties: first index): %lld mismatches",
         with_nan ? " with NaN" : "", (long long)outer, (long long)n, (long long)inner, (long long)bad);
   float *out2 = malloc((size_t)(outer * inner) * sizeof *out2);
   rc = prism_cpu_reduce(PRISM_REDUCE_MAX, out2, NULL, x, outer, n, inner);
-  check(rc == 0 && memcmp(out, out2, (size_t)(outer * inner) * sizeof *out) == 0,
+  report(rc == 0 && memcmp(out, out2, (size_t)(outer * inner) * sizeof *out) == 0,
         "reduce max without argmax gives the same values");
   free(x); free(out); free(out2); free(arg);
 }
@@ -541,7 +529,7 @@ static void test_reduce(void) {
   x[35000] = 2.0f;
   x[20000] = 2.0f;
   prism_cpu_reduce(PRISM_REDUCE_MAX, &out, &arg, x, 1, n, 1);
-  check(out == 2.0f && arg == 20000, "reduce max: tie across row blocks keeps the first (got %lld)", (long long)arg);
+  report(out == 2.0f && arg == 20000, "reduce max: tie across row blocks keeps the first (got %lld)", (long long)arg);
   free(x);
 
   /* sum_f64 / sum_squares_f64 against long double */
@@ -553,7 +541,7 @@ static void test_reduce(void) {
     double gs = -1, gq = -1;
     int rc = prism_cpu_sum_f64(&gs, v, sizes[s]) | prism_cpu_sum_squares_f64(&gq, v, sizes[s]);
     double es = fabs(gs - (double)rs), eq = fabs(gq - (double)rq);
-    check(rc == 0 && es <= 1e-12 * (1 + fabsl(rs)) && eq <= 1e-12 * (1 + rq),
+    report(rc == 0 && es <= 1e-12 * (1 + fabsl(rs)) && eq <= 1e-12 * (1 + rq),
           "sum_f64 / sum_squares_f64 n=%lld: errors %.2e %.2e", (long long)sizes[s], es, eq);
     free(v);
   }
@@ -597,7 +585,7 @@ static void gemm_case(int64_t batch, int ta, int tb, int64_t m, int64_t n, int64
       for (int64_t j = n; j < ldc; j++)
         if (c[bi * sc + i * ldc + j] != 12345.0f) bad++;
     }
-  check(rc == 0 && bad == 0,
+  report(rc == 0 && bad == 0,
         "gemm batch=%lld %c%c m=%lld n=%lld k=%lld pad=%lld stride_a=%s stride_b=%s alpha=%g beta=%g: %lld bad, "
         "max rel err %.2e", (long long)batch, ta ? 'T' : 'N', tb ? 'T' : 'N', (long long)m, (long long)n, (long long)k,
         (long long)pad, bcast_a ? "0" : "full", bcast_b ? "0" : "full", alpha, beta, (long long)bad, max_rel);
@@ -620,11 +608,11 @@ static void test_gemm(void) {
   for (int i = 0; i < 6; i++) ok = ok && c[i] == 0.0f;
   rc = prism_cpu_gemm(1, 0, 0, 2, 3, 0, 1.0f, NULL, 0, 0, NULL, 3, 0, 1.0f, d, 3, 0);
   ok = ok && rc == 0 && d[0] == 1 && d[5] == 6;
-  check(ok, "gemm with k = 0: beta 0 zeroes C, beta 1 keeps it");
+  report(ok, "gemm with k = 0: beta 0 zeroes C, beta 1 keeps it");
   /* a one-row A with a meaningless row stride (matrix-vector from the ops layer) */
   float av[4] = {1, 2, 3, 4}, bm[8] = {1, 0, 0, 1, 1, 1, 2, 0}, cv[2];
   rc = prism_cpu_gemm(1, 0, 0, 1, 2, 4, 1.0f, av, 0, 0, bm, 2, 0, 0.0f, cv, 0, 0);
-  check(rc == 0 && cv[0] == 12 && cv[1] == 5, "gemm m=1 with lda = ldc = 0 (got %g %g)", cv[0], cv[1]);
+  report(rc == 0 && cv[0] == 12 && cv[1] == 5, "gemm m=1 with lda = ldc = 0 (got %g %g)", cv[0], cv[1]);
 }
 
 /* ---- index ---- */
@@ -638,7 +626,7 @@ static void test_index(void) {
     for (int64_t j = 0; j < n_idx; j++)
       for (int64_t i = 0; i < inner; i++)
         if (out[(o * n_idx + j) * inner + i] != src[(o * n_src + idx[j]) * inner + i]) bad++;
-  check(rc == 0 && bad == 0, "index_select [%lld, %lld->%lld, %lld]: %lld mismatches", (long long)outer,
+  report(rc == 0 && bad == 0, "index_select [%lld, %lld->%lld, %lld]: %lld mismatches", (long long)outer,
         (long long)n_src, (long long)n_idx, (long long)inner, (long long)bad);
 
   /* index_add: start from random values so the summation order per element shows in the bits */
@@ -649,7 +637,7 @@ static void test_index(void) {
     for (int64_t j = 0; j < n_idx; j++)
       for (int64_t i = 0; i < inner; i++) want[(o * n_src + idx[j]) * inner + i] += gout[(o * n_idx + j) * inner + i];
   rc = prism_cpu_index_add(g, gout, idx, outer, n_src, n_idx, inner);
-  check(rc == 0 && memcmp(g, want, (size_t)(outer * n_src * inner) * sizeof *g) == 0,
+  report(rc == 0 && memcmp(g, want, (size_t)(outer * n_src * inner) * sizeof *g) == 0,
         "index_add with repeated indices: bitwise equal to the in-order reference");
 
   /* gather / scatter_add over [outer, n_src, inner] with idx [outer, n_idx, inner] */
@@ -664,7 +652,7 @@ static void test_index(void) {
         int64_t e = (o * gk + j) * gin + i;
         if (gres[e] != gsrc[(o * gn + gidx[e]) * gin + i]) bad++;
       }
-  check(rc == 0 && bad == 0, "gather [%lld, %lld->%lld, %lld]: %lld mismatches", (long long)gi, (long long)gn,
+  report(rc == 0 && bad == 0, "gather [%lld, %lld->%lld, %lld]: %lld mismatches", (long long)gi, (long long)gn,
         (long long)gk, (long long)gin, (long long)bad);
   float *sgo = rand_floats(gi * gk * gin, -1, 1), *sg = rand_floats(gi * gn * gin, -1, 1);
   float *swant = malloc((size_t)(gi * gn * gin) * sizeof *swant);
@@ -676,19 +664,19 @@ static void test_index(void) {
         swant[(o * gn + gidx[e]) * gin + i] += sgo[e];
       }
   rc = prism_cpu_scatter_add(sg, sgo, gidx, gi, gn, gk, gin);
-  check(rc == 0 && memcmp(sg, swant, (size_t)(gi * gn * gin) * sizeof *sg) == 0,
+  report(rc == 0 && memcmp(sg, swant, (size_t)(gi * gn * gin) * sizeof *sg) == 0,
         "scatter_add with repeated indices: bitwise equal to the in-order reference");
 
   /* out-of-range indices are an error, not a stray access */
   int64_t badidx[2] = {1, 10};
   prism_error_clear();
   rc = prism_cpu_index_select(out, src, badidx, 1, n_src, 2, inner);
-  check(rc == -1 && prism_error_kind_last() == PRISM_ERR_ARG, "index_select rejects index 10 of 10: %s",
+  report(rc == -1 && prism_error_kind_last() == PRISM_ERR_ARG, "index_select rejects index 10 of 10: %s",
         prism_error_message());
   badidx[1] = -1;
   prism_error_clear();
   rc = prism_cpu_index_add(g, gout, badidx, 1, n_src, 2, inner);
-  check(rc == -1 && prism_error_kind_last() == PRISM_ERR_ARG, "index_add rejects index -1: %s", prism_error_message());
+  report(rc == -1 && prism_error_kind_last() == PRISM_ERR_ARG, "index_add rejects index -1: %s", prism_error_message());
   free(src); free(out); free(idx); free(gout); free(g); free(want);
   free(gsrc); free(gres); free(gidx); free(sgo); free(sg); free(swant);
 
@@ -708,18 +696,18 @@ static void test_index(void) {
           int keep = up ? ((double)(j - i) >= (double)ks[ki]) : ((double)(j - i) <= (double)ks[ki]);
           if (trc != 0 || ty[e] != (keep ? tx[e] : 0.0f)) {
             tri_ok = 0;
-            check(0, "triangle %s k=%lld [%lld, %lld, %lld] wrong at %lld", up ? "upper" : "lower", (long long)ks[ki],
+            report(0, "triangle %s k=%lld [%lld, %lld, %lld] wrong at %lld", up ? "upper" : "lower", (long long)ks[ki],
                   (long long)nb, (long long)r, (long long)cc, (long long)e);
           }
         }
         prism_cpu_triangle(tx, tx, nb, r, cc, ks[ki], up); /* in place */
         if (memcmp(tx, ty, (size_t)tot * sizeof *tx) != 0 && tri_ok) {
           tri_ok = 0;
-          check(0, "triangle in place differs (k=%lld)", (long long)ks[ki]);
+          report(0, "triangle in place differs (k=%lld)", (long long)ks[ki]);
         }
         free(tx); free(ty);
       }
-  check(tri_ok, "triangle upper/lower, k from INT64_MIN to INT64_MAX, square/tall/wide, in place");
+  report(tri_ok, "triangle upper/lower, k from INT64_MIN to INT64_MAX, square/tall/wide, in place");
 }
 
 /* ---- table and threads ---- */
@@ -735,14 +723,14 @@ static void test_table(void) {
       if (!fn) nulls++;
     }
   }
-  check(ok && nulls == 0, "cpu backend table: %d kernels, %d NULL", PRISM_BACKEND_KERNEL_COUNT, nulls);
-  check(be && be->gemm == prism_cpu_gemm && be->index_add == prism_cpu_index_add &&
+  report(ok && nulls == 0, "cpu backend table: %d kernels, %d NULL", PRISM_BACKEND_KERNEL_COUNT, nulls);
+  report(be && be->gemm == prism_cpu_gemm && be->index_add == prism_cpu_index_add &&
             be->scatter_add == prism_cpu_scatter_add && be->sum_f64 == prism_cpu_sum_f64 &&
             be->sum_squares_f64 == prism_cpu_sum_squares_f64,
         "cpu backend table: same-signature kernels sit in their own slots");
   prism_error_clear();
   const prism_backend *cu = prism_backend_get(PRISM_CUDA);
-  check(cu == NULL && prism_error_kind_last() == PRISM_ERR_ARG && strstr(prism_error_message(), "no CUDA backend"),
+  report(cu == NULL && prism_error_kind_last() == PRISM_ERR_ARG && strstr(prism_error_message(), "no CUDA backend"),
         "prism_backend_get(cuda) fails: %s", prism_error_message());
 }
 
@@ -799,22 +787,22 @@ static void test_determinism(void) {
   int64_t *idx = rand_indices(500000, 300); /* index_add uses 900 of them, scatter_add all */
   det_run base = {0};
   prism_backend_set_threads(1);
-  check(prism_backend_get_threads() == 1 && omp_get_max_threads() == 1, "set_threads(1)");
+  report(prism_backend_get_threads() == 1 && omp_get_max_threads() == 1, "set_threads(1)");
   det_compute(&base, x, idx);
   for (int t = 2; t <= 3; t++) {
     prism_backend_set_threads(t);
-    check(prism_backend_get_threads() == t && omp_get_max_threads() == t, "set_threads(%d)", t);
+    report(prism_backend_get_threads() == t && omp_get_max_threads() == t, "set_threads(%d)", t);
     det_run other = {0};
     det_compute(&other, x, idx);
     for (int i = 0; i < base.count; i++) {
-      check(memcmp(base.buf[i], other.buf[i], base.bytes[i]) == 0, "deterministic %s: 1 vs %d threads", base.name[i],
+      report(memcmp(base.buf[i], other.buf[i], base.bytes[i]) == 0, "deterministic %s: 1 vs %d threads", base.name[i],
             t);
       free(other.buf[i]);
     }
   }
   for (int i = 0; i < base.count; i++) free(base.buf[i]);
   prism_backend_set_threads(0);
-  check(prism_backend_get_threads() >= 1, "set_threads(0) restores the default (%d)", prism_backend_get_threads());
+  report(prism_backend_get_threads() >= 1, "set_threads(0) restores the default (%d)", prism_backend_get_threads());
   free(x);
   free(idx);
 }
@@ -829,6 +817,5 @@ int main(void) {
   test_gemm();
   test_index();
   test_determinism();
-  printf("%d passed, %d failed\n", n_pass, n_fail);
-  return n_fail != 0;
+  return check_summary();
 }

@@ -15,12 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int passed, failed;
-
-static void check(int ok, const char *name, const char *detail) {
-  printf("%-70s %s%s%s\n", name, ok ? "ok" : "FAIL", detail && detail[0] ? "  " : "", detail ? detail : "");
-  if (ok) passed++; else failed++;
-}
+#define CHECK_NAME_WIDTH 70
+#include "check.h"
 
 /* Feeds report lines (printf-style, one call per line) through the parent's parser. */
 static void feed(prism_run_record *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -462,6 +458,5 @@ int main(void) {
   test_failures();
   test_heldout();
   test_write();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_summary();
 }

@@ -15,45 +15,14 @@
 #include "ops.h"
 #include "tensor.h"
 
-static int passed, failed;
-
-static void report(bool ok, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  printf("%s ", ok ? "ok  " : "FAIL");
-  vprintf(fmt, ap);
-  printf("\n");
-  va_end(ap);
-  if (ok) passed++;
-  else failed++;
-}
-
-static int64_t numel_of(int nd, const int64_t *s) {
-  int64_t n = 1;
-  for (int i = 0; i < nd; i++) n *= s[i];
-  return n;
-}
-
-static prism_tensor *tf(int nd, const int64_t *shape, const float *v) {
-  return prism_tensor_from_host(PRISM_FLOAT32, PRISM_CPU, nd, shape, v);
-}
+#include "check.h"
+#include "op_tensors.h"
 
 /* A deterministic stream of floats in [lo, hi) (LCG; the tests must not depend on the runtime's rng). */
 static uint64_t lcg_state = 12345;
 static float urand(float lo, float hi) {
   lcg_state = lcg_state * 6364136223846793005ULL + 1442695040888963407ULL;
   return lo + (hi - lo) * (float)((lcg_state >> 40) / (double)(1ULL << 24));
-}
-
-static double *host(const prism_tensor *t) {
-  if (!t) return NULL;
-  int64_t n = prism_tensor_numel(t);
-  double *h = calloc((size_t)(n ? n : 1), sizeof *h);
-  if (h && prism_tensor_to_host_f64(t, h) < 0) {
-    free(h);
-    return NULL;
-  }
-  return h;
 }
 
 /* t has shape (nd, shape) and values close to want (absolute + relative tolerance). Releases t. */
@@ -758,6 +727,5 @@ int main(void) {
   report(prism_autograd_live_nodes() == 0, "no autograd node left alive (%zu)", prism_autograd_live_nodes());
   report(prism_mem_live_tensors() == tensors0, "no tensor left alive (%zu at start, %zu now)", tensors0,
          prism_mem_live_tensors());
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_summary();
 }

@@ -14,20 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int n_pass, n_fail;
-
-static void report(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void report(bool ok, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  printf("%s ", ok ? "ok  " : "FAIL");
-  vprintf(fmt, ap);
-  va_end(ap);
-  if (!ok && prism_error_kind_last() != PRISM_OK) printf("  [last error: %s]", prism_error_message());
-  printf("\n");
-  if (ok) n_pass++;
-  else n_fail++;
-}
+#define CHECK_REPORT_LAST_ERROR
+#include "check.h"
+#include "op_tensors.h"
 
 /* ---- small helpers ---- */
 
@@ -38,28 +27,6 @@ static float frand(void) { /* uniform in [-1, 1) */
 }
 static void fill_rand(float *v, int64_t n, float scale) {
   for (int64_t i = 0; i < n; i++) v[i] = frand() * scale;
-}
-static int64_t numel_of(int ndim, const int64_t *s) {
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++) n *= s[i];
-  return n;
-}
-static prism_tensor *tf(int ndim, const int64_t *shape, const float *v) {
-  return prism_tensor_from_host(PRISM_FLOAT32, PRISM_CPU, ndim, shape, v);
-}
-static prism_tensor *ti64(int ndim, const int64_t *shape, const int64_t *v) {
-  return prism_tensor_from_host(PRISM_INT64, PRISM_CPU, ndim, shape, v);
-}
-/* Host copy of a tensor as doubles (caller frees); NULL for a NULL tensor. */
-static double *host(const prism_tensor *t) {
-  if (!t) return NULL;
-  int64_t n = prism_tensor_numel(t);
-  double *h = calloc((size_t)(n ? n : 1), sizeof *h);
-  if (h && prism_tensor_to_host_f64(t, h) < 0) {
-    free(h);
-    return NULL;
-  }
-  return h;
 }
 /* max |t - ref| over n values; +inf if t is NULL or has the wrong element count */
 static double max_diff(const prism_tensor *t, const double *ref, int64_t n) {
@@ -783,6 +750,5 @@ int main(void) {
   size_t nodes = prism_autograd_live_nodes(), tensors = prism_mem_live_tensors();
   report(nodes == 0, "no autograd node outlives the tests (%zu live)", nodes);
   report(tensors == tensors0, "no tensor leaks (%zu live, %zu at start)", tensors, tensors0);
-  printf("%d passed, %d failed\n", n_pass, n_fail);
-  return n_fail ? 1 : 0;
+  return check_summary();
 }

@@ -10,12 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-
-static void check(int ok, const char *name, const char *detail) {
-  printf("%-62s %s%s%s\n", name, ok ? "ok" : "FAIL", detail[0] ? "  " : "", detail);
-  if (ok) passed++; else failed++;
-}
+#define CHECK_NAME_WIDTH 62
+#include "check.h"
 
 static void test_kat(void) {
   static const struct { uint32_t ctr[4], key[2], want[4]; } kat[] = {
@@ -182,6 +178,5 @@ int main(void) {
   test_reserve();
   test_unit_and_normal();
   test_bulk_equals_elements();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return check_summary();
 }

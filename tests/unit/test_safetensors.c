@@ -26,13 +26,7 @@
 #include "safetensors.h"
 #include "tensor.h"
 
-static int passed, failed;
-
-static void check(int ok, const char *name, const char *detail) {
-  printf("%-66s %s%s%s\n", name, ok ? "ok" : "FAIL", detail && detail[0] ? "  " : "", detail ? detail : "");
-  if (ok) passed++;
-  else failed++;
-}
+#include "check.h"
 
 static char dir_path[64];
 static int dir_fd = -1;
@@ -619,6 +613,5 @@ int main(void) {
   snprintf(detail, sizeof detail, "%zu live, %zu at start", prism_mem_live_tensors(), tensors0);
   check(prism_mem_live_tensors() == tensors0, "no tensor leaked", detail);
   cleanup_dir();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_summary();
 }

@@ -11,12 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-
-static void check(int ok, const char *name, const char *detail) {
-  printf("%-70s %s%s%s\n", name, ok ? "ok" : "FAIL", detail && detail[0] ? "  " : "", detail ? detail : "");
-  if (ok) passed++; else failed++;
-}
+#define CHECK_NAME_WIDTH 70
+#include "check.h"
 
 static const char *repr(double v) {
   static char buf[8][64];
@@ -647,6 +643,5 @@ int main(void) {
   test_basis_gating();
   test_merge();
   test_leaderboard();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_summary();
 }

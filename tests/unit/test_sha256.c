@@ -9,12 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static int passed, failed;
-
-static void check(int ok, const char *name, const char *detail) {
-  printf("%-62s %s%s%s\n", name, ok ? "ok" : "FAIL", detail[0] ? "  " : "", detail);
-  if (ok) passed++; else failed++;
-}
+#define CHECK_NAME_WIDTH 62
+#include "check.h"
 
 static void check_hex(const char *name, const void *data, size_t len, const char *want) {
   char got[PRISM_SHA256_HEX];
@@ -118,6 +114,5 @@ int main(void) {
   test_nist();
   test_boundaries();
   test_file();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_summary();
 }

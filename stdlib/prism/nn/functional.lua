@@ -8,8 +8,9 @@
 -- Globals are captured once, at load: later changes to the global table cannot reach in here.
 local error, pairs, tostring, type = error, pairs, tostring, type
 local floor, huge = math.floor, math.huge
-local concat, sort = table.concat, table.sort
+local concat = table.concat
 local core = require("prism.core")
+local util = require("prism.util")
 
 local is_tensor = core.is_tensor
 
@@ -66,25 +67,13 @@ local function need_dim(fname, x, dim)
   end
 end
 
--- Unknown option names are errors (a misspelt option must not be ignored silently); sorted so
--- the message does not depend on pairs order.
+-- opts must be nil or a table whose keys are all in known (prism.util.reject_unknown).
 local function check_options(fname, opts, known)
   if opts == nil then return {} end
   if type(opts) ~= "table" or is_tensor(opts) then
     error(("%s: options must be a table, got %s"):format(fname, what(opts)), 3)
   end
-  local bad = {}
-  for k in pairs(opts) do
-    if known[k] == nil then bad[#bad + 1] = tostring(k) end
-  end
-  if #bad > 0 then
-    sort(bad)
-    local names = {}
-    for k in pairs(known) do names[#names + 1] = k end
-    sort(names)
-    error(("%s: unknown option%s %s (known: %s)"):format(fname, #bad > 1 and "s" or "",
-          concat(bad, ", "), concat(names, ", ")), 3)
-  end
+  util.reject_unknown(fname, opts, known, "option", 3)
   return opts
 end
 

@@ -7,11 +7,11 @@
 -- Globals are captured once, at load: later changes to the global table cannot reach in here.
 local error, pairs, rawget, rawset, select, tostring, type = error, pairs, rawget, rawset, select, tostring, type
 local floor, huge, sqrt = math.floor, math.huge, math.sqrt
-local concat, sort = table.concat, table.sort
 local core = require("prism.core")
 local prism = require("prism")
 local F = require("prism.nn.functional")
 local module = require("prism.nn.module")
+local util = require("prism.util")
 
 local Module, Parameter = module.Module, module.Parameter
 local describe = module.describe
@@ -23,18 +23,7 @@ local function check_options(cls, opts, known)
   if type(opts) ~= "table" or core.is_tensor(opts) or module.is_module(opts) then
     error(("%s: options must be a table, got %s"):format(cls, describe(opts)), 4)
   end
-  local bad = {}
-  for k in pairs(opts) do
-    if known[k] == nil then bad[#bad + 1] = tostring(k) end
-  end
-  if #bad > 0 then
-    sort(bad)
-    local names = {}
-    for k in pairs(known) do names[#names + 1] = k end
-    sort(names)
-    error(("%s: unknown option%s %s (known: %s)"):format(cls, #bad > 1 and "s" or "",
-          concat(bad, ", "), #names > 0 and concat(names, ", ") or "none"), 4)
-  end
+  util.reject_unknown(cls, opts, known, "option", 4)
   return opts
 end
 

@@ -12,9 +12,18 @@ PRISM=$(cd "$(dirname "$PRISM")" && pwd)/$(basename "$PRISM")
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 cd "$ROOT"
 LIB=tests/e2e/lib
-BUNDLES=tests/fixtures/bundles
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/prism-e2e.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
+# The fixture bundles, assembled under $TMP/bundles (each keeps its case's name, which is the
+# submission id): a case without its own architecture.lua gets e2e-common's, the tiny LM.
+BUNDLES=$TMP/bundles
+mkdir "$BUNDLES"
+for dir in tests/fixtures/bundles/e2e-*/; do
+  dir=${dir%/}
+  [ "${dir##*/}" = e2e-common ] && continue
+  cp -R "$dir" "$BUNDLES/"
+  [ -e "$dir/architecture.lua" ] || cp tests/fixtures/bundles/e2e-common/architecture.lua "$BUNDLES/${dir##*/}/"
+done
 # One kernel thread per run: ctest runs two scripts at once on small machines, and the numbers
 # do not depend on the thread count anyway.
 export PRISM_THREADS=1

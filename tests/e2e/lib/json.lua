@@ -2,6 +2,7 @@
 -- manifests and --json summaries prism writes (run by `prism exec`, i.e. trusted LuaJIT: no
 -- third-party JSON module is assumed). JSON null decodes to the sentinel `json.null`, so a test
 -- can tell "present and null" from "absent". Numbers go through tonumber (strtod): exact doubles.
+-- tests/lua/test_tiny_decoder.lua reads the sample dataset's JSONL records with it too.
 
 local json = {}
 json.null = setmetatable({}, { __tostring = function() return "null" end })
