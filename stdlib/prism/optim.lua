@@ -76,7 +76,7 @@ local function make_groups(fname, params, opts, defaults, validate)
       error(("%s: parameter group %d must be a table {params = {…}, …}, got %s"):format(
             fname, gi, describe(rg)), 3)
     end
-    check_keys(fname, rg, group_keys, "key in parameter group " .. gi .. ":", 3)
+    check_keys(fname .. " (parameter group " .. gi .. ")", rg, group_keys, "key", 3)
     local g = { params = {} }
     for k, v in pairs(defaults) do
       local value = rg[k]

@@ -212,7 +212,8 @@ test("optimizer argument errors", function()
     { function() optim.AdamW({ p }, { betas = { 1.0, 0.9 } }) end, "betas[1] must be in [0, 1)" },
     { function() optim.AdamW({ p }, { betas = 0.9 }) end, "betas must be an array of two numbers" },
     { function() optim.AdamW({ p }, { eps = "small" }) end, "eps must be a finite number" },
-    { function() optim.AdamW({ { params = { p }, lr = 0.1, wd = 0 } }) end, "unknown key in parameter group 1: wd" },
+    { function() optim.AdamW({ { params = { p }, lr = 0.1, wd = 0 } }) end, "(parameter group 1): unknown key wd" },
+    { function() optim.AdamW({ { params = { p }, lr = 0.1, wd = 0, foo = 1 } }) end, "(parameter group 1): unknown keys foo, wd" },
     { function() optim.AdamW({ p }).lr = 0 / 0 end, "lr must be a finite number" },
   }
   for i, c in ipairs(cases) do
