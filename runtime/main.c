@@ -16,6 +16,8 @@
 #include "loader.h"
 #include "run.h"
 #include "score.h"
+#include "tokenizer/cmd_tokenize.h"
+#include "tokenizer/tokenizer.h"
 
 static const char *prog_name = "prism";
 
@@ -35,6 +37,9 @@ static const command commands[] = {
     {"score", prism_cmd_score, "score MANIFEST [--json]      recompute a manifest's score block and verify it"},
     {"leaderboard", prism_cmd_leaderboard, "leaderboard MANIFEST...|DIR [--json]\n"
                                            "                               rank manifests, print normalized weights"},
+    {"tokenize", prism_cmd_tokenize, "tokenize --tokenizer NAME [--decode|--count]\n"
+                                     "                               encode stdin with a reference tokenizer, print ids"},
+    {"tokenizers", prism_cmd_tokenizers, "tokenizers verify [DIR]      check staged reference tokenizer files against their pins"},
     {"exec", cmd_exec, "exec SCRIPT.lua [ARGS...]    run a trusted Lua script (developer command)"},
     {"selftest", prism_cmd_selftest, "selftest [--threads N] [--device cpu|cuda]\n"
                                      "                               gradcheck every op and check determinism"},
