@@ -29,6 +29,7 @@
 #include "rng.h"
 #include "safetensors.h"
 #include "state.h"
+#include "tokenizer/tokenizer.h"
 
 #define CTX_MT "prism.ctx.mt"
 #define CTX_JOB "prism.ctx.job"
@@ -70,59 +71,128 @@ static void need_run(lua_State *L, prism_job *job, const char *fn) {
 
 /* ------------------------------------------------------------------ reference tokenizers */
 
-static const char *const TOKENIZER_NAMES[] = {"bytes", NULL};
+/* A reference tokenizer object: a locked userdata over runtime/tokenizer/tokenizer.h. Opening
+ * one reads and checksums its staged files, so each state opens a name once and hands out the
+ * same object afterwards (registry table TOKENIZER_CACHE). */
+#define TOKENIZER_CACHE "prism.tokenizer.cache"
 
-const char *prism_ctx_tokenizer_name(lua_State *L, int idx) {
-  int *kind = (int *)lua_touserdata(L, idx);
-  if (!kind || !lua_getmetatable(L, idx)) return NULL;
+typedef struct tok_ud {
+  prism_tokenizer *t;
+} tok_ud;
+
+static tok_ud *to_tok(lua_State *L, int idx) {
+  tok_ud *u = (tok_ud *)lua_touserdata(L, idx);
+  if (!u || !lua_getmetatable(L, idx)) return NULL;
   lua_getfield(L, LUA_REGISTRYINDEX, TOKENIZER_MT);
   bool same = lua_rawequal(L, -1, -2);
   lua_pop(L, 2);
-  return same ? TOKENIZER_NAMES[*kind] : NULL;
+  return same && u->t ? u : NULL;
 }
 
-/* encode/decode accept both tok:encode(text) and tok.encode(text). */
-static int tok_arg(lua_State *L) { return prism_ctx_tokenizer_name(L, 1) ? 2 : 1; }
+const char *prism_ctx_tokenizer_name(lua_State *L, int idx) {
+  tok_ud *u = to_tok(L, idx);
+  return u ? prism_tokenizer_name(u->t) : NULL;
+}
+
+prism_tokenizer *prism_ctx_tokenizer(lua_State *L, int idx) {
+  tok_ud *u = to_tok(L, idx);
+  return u ? u->t : NULL;
+}
+
+/* encode/decode are closures over their tokenizer, so both tok:encode(text) and
+ * tok.encode(text) work. */
+static tok_ud *tok_self(lua_State *L, int *arg) {
+  tok_ud *u = to_tok(L, lua_upvalueindex(1));
+  if (!u) luaL_error(L, "tokenizer: this tokenizer has been released");
+  *arg = lua_rawequal(L, 1, lua_upvalueindex(1)) ? 2 : 1;
+  return u;
+}
+
+/* A malloc'd buffer owned by a Lua userdata until taken, so a Lua error (out of memory while
+ * building the result) cannot leak it. */
+#define TOKENIZER_BUF_MT "prism.tokenizer.buf"
+static int buf_gc(lua_State *L) {
+  void **p = (void **)lua_touserdata(L, 1);
+  if (p) {
+    free(*p);
+    *p = NULL;
+  }
+  return 0;
+}
+static void **push_buf_guard(lua_State *L) {
+  void **p = (void **)lua_newuserdata(L, sizeof(void *));
+  *p = NULL;
+  if (luaL_newmetatable(L, TOKENIZER_BUF_MT)) {
+    lua_pushcfunction(L, buf_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return p;
+}
 
 static int tok_encode(lua_State *L) {
-  int a = tok_arg(L);
+  int a;
+  tok_ud *u = tok_self(L, &a);
   size_t n;
   const char *s = luaL_checklstring(L, a, &n);
-  lua_createtable(L, (int)(n < 0x7fffffff ? n : 0), 0);
-  for (size_t i = 0; i < n; i++) {
-    lua_pushinteger(L, (unsigned char)s[i]);
+  void **guard = push_buf_guard(L);
+  int64_t *ids = NULL;
+  size_t count = 0, cap = 0;
+  prism_failure err;
+  memset(&err, 0, sizeof err);
+  int rc = prism_tokenizer_encode(u->t, s, n, &ids, &count, &cap, &err);
+  *guard = ids;
+  if (rc != 0) return luaL_error(L, "%s: encode: %s", err.rule_id[0] ? err.rule_id : "prism:tokenizer-load", err.message);
+  if (count > 0x7ffffffe) return luaL_error(L, "encode: %zu ids do not fit in a Lua array", count);
+  lua_createtable(L, (int)count, 0);
+  for (size_t i = 0; i < count; i++) {
+    lua_pushnumber(L, (lua_Number)ids[i]);
     lua_rawseti(L, -2, (int)(i + 1));
   }
+  free(*guard);
+  *guard = NULL;
   return 1;
 }
 
 static int tok_decode(lua_State *L) {
-  int a = tok_arg(L);
+  int a;
+  tok_ud *u = tok_self(L, &a);
   luaL_checktype(L, a, LUA_TTABLE);
   size_t n = lua_objlen(L, a);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
+  int64_t *ids = (int64_t *)lua_newuserdata(L, (n ? n : 1) * sizeof *ids); /* collected even on error */
   for (size_t i = 1; i <= n; i++) {
     lua_rawgeti(L, a, (int)i);
     double v = lua_tonumber(L, -1);
-    if (lua_type(L, -1) != LUA_TNUMBER || v != floor(v) || v < 0 || v > 255)
-      return luaL_error(L, "decode: id %d is %s, not a byte id in [0, 255]", (int)i,
+    if (lua_type(L, -1) != LUA_TNUMBER || v != floor(v) || !(v >= 0) || v > 9007199254740992.0)
+      return luaL_error(L, "decode: id %d is %s, not an integer id >= 0", (int)i,
                         lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1) : luaL_typename(L, -1));
+    ids[i - 1] = (int64_t)v;
     lua_pop(L, 1);
-    luaL_addchar(&b, (char)(unsigned char)v);
   }
-  luaL_pushresult(&b);
+  void **guard = push_buf_guard(L);
+  char *out = NULL;
+  size_t len = 0;
+  prism_failure err;
+  memset(&err, 0, sizeof err);
+  int rc = prism_tokenizer_decode(u->t, ids, n, &out, &len, &err);
+  *guard = out;
+  if (rc != 0) return luaL_error(L, "%s: decode: %s", err.rule_id[0] ? err.rule_id : "prism:tokenizer-id", err.message);
+  lua_pushlstring(L, out ? out : "", len);
+  free(*guard);
+  *guard = NULL;
   return 1;
 }
 
 static int tok_index(lua_State *L) {
-  const char *name = prism_ctx_tokenizer_name(L, 1);
+  tok_ud *u = to_tok(L, 1);
   const char *k = lua_tostring(L, 2);
-  if (!name || !k) return 0;
-  if (!strcmp(k, "name")) lua_pushstring(L, name);
-  else if (!strcmp(k, "vocab_size")) lua_pushinteger(L, 256);
-  else if (!strcmp(k, "encode")) lua_pushcfunction(L, tok_encode);
-  else if (!strcmp(k, "decode")) lua_pushcfunction(L, tok_decode);
+  if (!u || !k) return 0;
+  if (!strcmp(k, "name")) lua_pushstring(L, prism_tokenizer_name(u->t));
+  else if (!strcmp(k, "vocab_size")) lua_pushnumber(L, (lua_Number)prism_tokenizer_vocab_size(u->t));
+  else if (!strcmp(k, "encode") || !strcmp(k, "decode")) {
+    lua_pushvalue(L, 1);
+    lua_pushcclosure(L, k[0] == 'e' ? tok_encode : tok_decode, 1);
+  }
   else return luaL_error(L, "tokenizer has no field '%s' (fields: name, vocab_size, encode, decode)", k);
   return 1;
 }
@@ -135,18 +205,34 @@ static int tok_tostring(lua_State *L) {
   return 1;
 }
 
+static int tok_gc(lua_State *L) {
+  tok_ud *u = (tok_ud *)lua_touserdata(L, 1);
+  if (u && u->t) prism_tokenizer_free(u->t);
+  if (u) u->t = NULL;
+  return 0;
+}
+
 static int ctx_reference_tokenizer(lua_State *L) {
-  check_ctx(L, "reference_tokenizer");
-  const char *name = luaL_checkstring(L, 2);
-  if (!strcasecmp(name, "gpt2") || !strcasecmp(name, "llama"))
-    return luaL_error(L, "prism:tokenizer-missing: ctx:reference_tokenizer(\"%s\"): the %s reference tokenizer "
-                         "files are not available in this build (staged reference tokenizers come with a later "
-                         "release); use ctx:reference_tokenizer(\"bytes\"), or pass no tokenizer for UTF-8 bytes",
-                      name, name);
-  if (strcasecmp(name, "bytes") != 0)
-    return luaL_error(L, "ctx:reference_tokenizer: unknown reference tokenizer '%s' (known: bytes, gpt2, llama)", name);
-  int *kind = (int *)lua_newuserdata(L, sizeof(int));
-  *kind = 0;
+  prism_job *job = check_ctx(L, "reference_tokenizer");
+  const char *given = luaL_checkstring(L, 2);
+  const char *name = !strcasecmp(given, "bytes") ? "bytes"
+                     : !strcasecmp(given, "gpt2") ? "gpt2"
+                     : !strcasecmp(given, "llama") ? "llama"
+                                                    : NULL;
+  if (!name)
+    return luaL_error(L, "ctx:reference_tokenizer: unknown reference tokenizer '%s' (known: bytes, gpt2, llama)", given);
+  lua_getfield(L, LUA_REGISTRYINDEX, TOKENIZER_CACHE);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, TOKENIZER_CACHE);
+  }
+  lua_getfield(L, -1, name);
+  if (!lua_isnil(L, -1)) return 1;
+  lua_pop(L, 1);
+  tok_ud *u = (tok_ud *)lua_newuserdata(L, sizeof *u);
+  u->t = NULL;
   if (luaL_newmetatable(L, TOKENIZER_MT)) {
     lua_pushcfunction(L, tok_index);
     lua_setfield(L, -2, "__index");
@@ -154,10 +240,24 @@ static int ctx_reference_tokenizer(lua_State *L) {
     lua_setfield(L, -2, "__newindex");
     lua_pushcfunction(L, tok_tostring);
     lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, tok_gc);
+    lua_setfield(L, -2, "__gc");
     lua_pushliteral(L, "locked");
     lua_setfield(L, -2, "__metatable");
   }
   lua_setmetatable(L, -2);
+  prism_failure err;
+  memset(&err, 0, sizeof err);
+  u->t = prism_tokenizer_open(name, job->cfg ? job->cfg->tokenizers_dir : NULL, &err);
+  if (!u->t) {
+    const char *rule = err.rule_id[0] ? err.rule_id : "prism:tokenizer-load";
+    /* a tampered staged file is the validator's environment, not the submission: it ends the run
+     * with its own rule even if the submission catches the error */
+    if (!strcmp(rule, "prism:tokenizer-checksum")) prism_job_set_fatal(job, &err);
+    return luaL_error(L, "%s: ctx:reference_tokenizer(\"%s\"): %s", rule, name, err.message);
+  }
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, name);
   return 1;
 }
 

@@ -41,8 +41,10 @@ void prism_ctx_push(lua_State *L, prism_job *job);
 /* The job registered in this state (NULL before prism_ctx_push). */
 prism_job *prism_ctx_job(lua_State *L);
 
-/* The reference tokenizer at idx: "bytes" (and, later, "gpt2", "llama"), or NULL when the value
- * is not one made by ctx:reference_tokenizer. */
+/* The reference tokenizer at idx: "bytes", "gpt2" or "llama", or NULL when the value is not one
+ * made by ctx:reference_tokenizer. */
 const char *prism_ctx_tokenizer_name(lua_State *L, int idx);
+/* The tokenizer behind that value (owned by the Lua object), or NULL. */
+struct prism_tokenizer *prism_ctx_tokenizer(lua_State *L, int idx);
 
 #endif

@@ -17,6 +17,8 @@ typedef struct prism_eval_config {
   const char *val_dir;         /* NULL = no held-out; opened only by prism_child_heldout */
   const char *artifacts_dir;   /* OUT dir: ctx:save target, trained_state.safetensors */
   const char *tokenizers_dir;  /* staged reference tokenizers, may be NULL */
+  const char *heldout_tokenizer; /* the run's runtime tokenizer basis for the held-out ("gpt2" |
+                                    "llama"); NULL or "bytes" = bytes (SPEC §6) */
   const char *device;          /* "cpu" */
   int64_t seed;                /* forced seed (1337) */
   int64_t vocab_size;          /* 4096 */

@@ -12,6 +12,11 @@
  * reported (report.h `batch`) before the batch is returned, so every recorded loss is a
  * prediction on data the model has not been updated on.
  *
+ * Tokenizers: none (UTF-8 bytes) or ctx:reference_tokenizer("bytes") → basis "bytes"; a
+ * reference "gpt2"/"llama" object is recognised and encoded in C (tokenizer.h), basis = its
+ * name, the basis the held-out then scores on; a custom Lua function or object with :encode →
+ * basis "tokenizer". Every id is reduced mod vocab; each token weighs doc_bytes / doc_tokens.
+ *
  * An error escaping the iterator (the model's forward, the tokenizer, the parameter cap, a data
  * error) leaves the capture dead, like a Python generator that raised: later requests yield
  * nothing. Failures that must not depend on the submission catching them (parameter cap, data
@@ -32,12 +37,13 @@
 #include "ctx.h"
 #include "report.h"
 #include "state.h"
+#include "tokenizer/tokenizer.h"
 
 #define CAPTURE_KEY "prism.capture"
 #define CAPTURE_TOKENIZER "prism.capture.tokenizer"
 #define CAPTURE_MODEL "prism.capture.model"
 
-enum { TOK_BYTES, TOK_FUNCTION, TOK_OBJECT };
+enum { TOK_BYTES, TOK_FUNCTION, TOK_OBJECT, TOK_REFERENCE };
 enum { PH_RUN, PH_AFTER_YIELD, PH_TAIL, PH_AFTER_TAIL, PH_DONE };
 
 typedef struct offset_pair {
@@ -50,6 +56,7 @@ typedef struct capture {
   int64_t B, T, vocab;
   double worst_nats;
   int tok_kind;
+  prism_tokenizer *ref; /* TOK_REFERENCE: owned by the Lua object kept at CAPTURE_TOKENIZER */
   bool started, dead;
   int phase;
   double start_time;
@@ -266,6 +273,20 @@ static void note_offset(lua_State *L, capture *c, const prism_doc *d) {
   c->offsets[c->n_offsets++] = (offset_pair){c->n_shards - 1, d->offset};
 }
 
+/* Tokenizes the document with a reference tokenizer, in C: ids into c->doc_ids, reduced mod
+ * vocab like every other id. */
+static size_t tokenize_reference(lua_State *L, capture *c, const prism_doc *d) {
+  size_t n = 0;
+  prism_failure err;
+  memset(&err, 0, sizeof err);
+  if (prism_tokenizer_encode(c->ref, d->text, d->len, &c->doc_ids, &n, &c->doc_cap, &err) != 0)
+    luaL_error(L, "%s: iter_train_batches: the %s tokenizer failed on the document at %s line %lld: %s",
+               err.rule_id[0] ? err.rule_id : "prism:tokenizer-load", prism_tokenizer_name(c->ref),
+               d->shard ? d->shard : "?", (long long)d->offset + 1, err.message);
+  for (size_t i = 0; i < n; i++) c->doc_ids[i] %= c->vocab;
+  return n;
+}
+
 /* Tokenizes the document with the submission's tokenizer: ids into c->doc_ids. */
 static size_t tokenize_lua(lua_State *L, capture *c, const prism_doc *d) {
   int top = lua_gettop(L);
@@ -321,6 +342,8 @@ static bool next_token(lua_State *L, capture *c, int64_t *id, double *w) {
       doc_reserve(L, c, d.len);
       for (size_t i = 0; i < d.len; i++) c->doc_ids[i] = (int64_t)(unsigned char)d.text[i] % c->vocab;
       n = d.len;
+    } else if (c->tok_kind == TOK_REFERENCE) {
+      n = tokenize_reference(L, c, &d);
     } else {
       n = tokenize_lua(L, c, &d);
     }
@@ -477,6 +500,7 @@ static capture *create_capture(lua_State *L, prism_job *job, int opts) {
   int64_t B = 8, T = cfg->seq_len;
   const char *tok_name = "bytes", *basis = "bytes";
   int kind = TOK_BYTES;
+  prism_tokenizer *reft = NULL;
   if (opts) {
     check_opts(L, opts);
     B = opt_int(L, opts, "batch_size", 8);
@@ -484,8 +508,13 @@ static capture *create_capture(lua_State *L, prism_job *job, int opts) {
     lua_getfield(L, opts, "tokenizer");
     const char *ref = prism_ctx_tokenizer_name(L, -1);
     if (ref) {
-      tok_name = ref;
-      basis = strcmp(ref, "bytes") == 0 ? "bytes" : "tokenizer";
+      /* a reference tokenizer encodes in C; its basis is its name ("bytes", "gpt2", "llama"),
+       * the basis the held-out then uses too (SPEC §6) */
+      tok_name = basis = ref;
+      if (strcmp(ref, "bytes") != 0) {
+        kind = TOK_REFERENCE;
+        reft = prism_ctx_tokenizer(L, -1);
+      }
     } else if (lua_isfunction(L, -1)) {
       kind = TOK_FUNCTION;
     } else if (lua_istable(L, -1)) {
@@ -499,7 +528,7 @@ static capture *create_capture(lua_State *L, prism_job *job, int opts) {
                     "function(text) -> ids or an object with :encode(text), got %s",
                  luaL_typename(L, -1));
     }
-    if (kind != TOK_BYTES) tok_name = "custom", basis = "tokenizer";
+    if (kind == TOK_FUNCTION || kind == TOK_OBJECT) tok_name = "custom", basis = "tokenizer";
     lua_setfield(L, LUA_REGISTRYINDEX, CAPTURE_TOKENIZER);
   }
   if (B < 1) B = 1;
@@ -518,6 +547,7 @@ static capture *create_capture(lua_State *L, prism_job *job, int opts) {
   c->vocab = cfg->vocab_size > 2 ? cfg->vocab_size : 2;
   c->worst_nats = 2.0 * log((double)c->vocab);
   c->tok_kind = kind;
+  c->ref = reft;
   c->scored_params = -1;
   c->buf_ids = (int64_t *)malloc((size_t)(B * T) * sizeof *c->buf_ids);
   c->buf_w = (double *)malloc((size_t)(B * T) * sizeof *c->buf_w);

@@ -514,6 +514,16 @@ static void stage_run(const prism_run_options *o, const prism_eval_config *cfg, 
   /* zero-forward and unscorable streams are decided by the manifest builder from the same record */
 }
 
+/* The basis the held-out scores on (SPEC §6): the run's runtime reference tokenizer when it used
+ * gpt2 or llama, else bytes (NULL). A custom Lua tokenizer cannot run outside the run process,
+ * so its held-out stays on bytes. */
+static const char *heldout_tokenizer(const prism_run_record *rec) {
+  static const char *const names[] = {"gpt2", "llama"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    if (!strcmp(rec->train_bpb_basis, names[i]) || !strcmp(rec->tokenizer, names[i])) return names[i];
+  return NULL;
+}
+
 /* Held-out: only after a clean run whose trained weights were saved. Its failures only skip it. */
 static void stage_heldout(const prism_run_options *o, const prism_eval_config *cfg, prism_run_outcome *out) {
   out->stage = "heldout";
@@ -687,6 +697,7 @@ int prism_run_evaluate(const prism_run_options *o, prism_run_outcome *out) {
       prism_doc_stream_close(ds);
       stage_run(o, &cfg, out);
       if (!out->failure.rule_id[0] && cfg.val_dir) {
+        cfg.heldout_tokenizer = heldout_tokenizer(&out->record);
         if (out->record.trained_state_saved) stage_heldout(o, &cfg, out);
         else snprintf(out->heldout_skip, sizeof out->heldout_skip, "the run saved no trained state");
       }

@@ -29,3 +29,8 @@ foreach(src ${PRISM_E2E_TESTS})
   add_test(NAME e2e/${name} COMMAND bash ${src} $<TARGET_FILE:prism> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(e2e/${name} PROPERTIES LABELS e2e TIMEOUT 900 ENVIRONMENT "PRISM=$<TARGET_FILE:prism>")
 endforeach()
+
+# libFuzzer targets and their short ctest runs (label fuzz): only in a -DPRISM_FUZZ=ON build.
+if(PRISM_FUZZ)
+  include(${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz.cmake)
+endif()

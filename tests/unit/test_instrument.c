@@ -360,6 +360,9 @@ static void test_param_cap(void) {
   "end\n"                                                                                     \
   "return M\n"
 
+/* An explicit staged dir that does not exist, so the check holds wherever files are staged. */
+static void no_tokdir(prism_eval_config *c) { c->tokenizers_dir = "/nonexistent/prism-reference-tokenizers"; }
+
 static void test_tokenizers(void) {
   /* Word lengths as ids: 8 words per sentence, 320 tokens = 20 full windows; each token weighs
    * doc_bytes / 8, so the covered bytes still add up to the 2110 bytes of the 40 documents. */
@@ -399,7 +402,7 @@ static void test_tokenizers(void) {
   prism_run_record_free(&r);
   prism_run_record_free(&plain);
 
-  r = run_with(ARCH_TINY, TRAIN_TOK("ctx:reference_tokenizer('gpt2')"), NULL, h_data(40), NULL);
+  r = run_with(ARCH_TINY, TRAIN_TOK("ctx:reference_tokenizer('gpt2')"), NULL, h_data(40), no_tokdir);
   check(!strcmp(r.failure.rule_id, "prism:tokenizer-missing") && strstr(r.failure.message, "gpt2") &&
             !strcmp(r.failure.file, "training.lua") && r.failure.line == 4,
         "tokenizer: gpt2 without staged files fails prism:tokenizer-missing at training.lua:4", "fail '%s' %s:%d '%s'",
