@@ -6,7 +6,8 @@
 --
 -- Recipe (reference examples/tiny-1m/training.py): AdamW lr 5e-3 (PyTorch's other defaults:
 -- betas 0.9/0.999, eps 1e-8, weight decay 0.01), gradient clipping at norm 1.0, batches of 4
--- windows of ctx.max_seq_len UTF-8 byte tokens.
+-- windows of ctx.max_seq_len GPT-2 tokens (the reference example's tokenizer; ids are reduced mod
+-- ctx.vocab_size by the runtime, and the held-out scores on the same gpt2 basis).
 
 local optim = require("prism.optim")
 
@@ -20,8 +21,9 @@ function M.train(ctx)
   local model = ctx:build_model()
   local params = model:parameters()
   local opt = optim.AdamW(params, { lr = LR })
-  -- tokenizer omitted: byte ids (0..255), the same basis the held-out uses.
-  for batch in ctx:iter_train_batches(model, { batch_size = BATCH_SIZE, seq_len = ctx.max_seq_len }) do
+  local tokenizer = ctx:reference_tokenizer("gpt2")
+  for batch in ctx:iter_train_batches(model, { batch_size = BATCH_SIZE, seq_len = ctx.max_seq_len,
+                                               tokenizer = tokenizer }) do
     opt:zero_grad()
     local loss = model:loss(batch.tokens)
     loss:backward()
