@@ -236,7 +236,7 @@ static int read_section(ystate *y, const char *role, char **entry, int *entry_li
     if (next(y)) return -1;
     if (y->ev.type == YAML_MAPPING_END_EVENT) return 0;
     char *key;
-    int line;
+    int line = 0;
     if (read_key(y, &key, &line)) return -1;
     int rc;
     if (!strcmp(key, "entrypoint")) {
@@ -264,7 +264,7 @@ static int read_top(ystate *y) {
     if (next(y)) goto fail;
     if (y->ev.type == YAML_MAPPING_END_EVENT) break;
     char *key;
-    int line, k, rc;
+    int line = 0, k, rc;
     if (read_key(y, &key, &line)) goto fail;
     for (k = 0; k < K_COUNT && strcmp(key, top_keys[k]); k++) {}
     if (k < K_COUNT && (seen & (1u << k))) {

@@ -582,7 +582,7 @@ fail:
 }
 
 prism_st_file *prism_safetensors_parse(const void *data, size_t size, char *err, size_t errcap) {
-  uint64_t hlen;
+  uint64_t hlen = 0;
   if (!data && size) {
     st_err(err, errcap, "safetensors: no data");
     return NULL;

@@ -425,7 +425,7 @@ static int prepare(const char *in, const char *out, int per_shard, prism_failure
 }
 
 static int same_file(const char *a, const char *b) {
-  size_t na, nb;
+  size_t na = 0, nb = 0;
   char *x = read_all(a, &na), *y = read_all(b, &nb);
   int same = x && y && na == nb && !memcmp(x, y, na);
   free(x);
