@@ -6,6 +6,7 @@
  * RSS comes from the kernel, not from anything the child claims. */
 #define _GNU_SOURCE
 #include "jail.h"
+#include "seccomp_filter.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -159,6 +160,15 @@ static void child_setup(const prism_jail *j, const prism_jail_limits *lim, pid_t
   if (lim->address_space_headroom > 0 && !PRISM_JAIL_UNDER_ASAN) {
     uint64_t as = current_vm_bytes() + lim->address_space_headroom;
     if (set_limit(RLIMIT_AS, (rlim_t)as, (rlim_t)as) != 0) child_fatal("RLIMIT_AS");
+  }
+  /* Last: nothing after this may need a denied call. Not under ASan, whose runtime forks a
+   * symbolizer and whose leak checker uses ptrace and clone (seccomp_filter.h). */
+  if (lim->seccomp && !PRISM_JAIL_UNDER_ASAN) {
+    int rc = prism_seccomp_install();
+    if (rc != 0) {
+      errno = -rc;
+      child_fatal("installing the seccomp filter");
+    }
   }
 }
 

@@ -4,8 +4,9 @@
  * the ones named, and rlimits on address space, CPU time, file size, open files and core dumps.
  * The parent side watches it: it reads the child's report pipe with poll() while waiting (a child
  * that writes many records never blocks on a full pipe), SIGKILLs the whole process group at the
- * hard wall-clock bound (the watchdog), and reports how the child ended. Seccomp and the process
- * limit come with the hardening issue; this file is where they will be installed.
+ * hard wall-clock bound (the watchdog), and reports how the child ended. With limits.seccomp the
+ * child installs the system-call filter of seccomp_filter.h last (a forbidden call kills it with
+ * SIGSYS, which the caller reports as prism:sandbox-violation).
  *
  * The parent must not initialize OpenMP or OpenBLAS thread pools before forking (libgomp's pool
  * does not survive fork): children set their thread count themselves. */
@@ -29,6 +30,8 @@ typedef struct prism_jail_limits {
   int keep_fds[PRISM_JAIL_MAX_KEEP_FDS]; /* descriptors the child keeps besides 0, 1, 2 */
   int n_keep_fds;
   bool silence_output;             /* child stdout and stderr to /dev/null (--quiet) */
+  bool seccomp;                    /* install the system-call filter (seccomp_filter.h) last; for children
+                                      that run submission code. Skipped under AddressSanitizer. */
 } prism_jail_limits;
 
 /* The job run in the child; its return value is the child's exit status (0..255). */
