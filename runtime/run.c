@@ -29,10 +29,12 @@
 #include <lua.h>
 
 #include "bundle.h"
+#include "static_gate.h"
 #include "child.h"
 #include "data.h"
 #include "jail.h"
 #include "manifest.h"
+#include "seccomp_filter.h"
 
 #define GIB ((uint64_t)1 << 30)
 
@@ -327,6 +329,7 @@ static int run_child(const prism_run_options *o, const prism_eval_config *cfg, i
       .file_size = trained_state_bound(o),
       .nofile = 64,
       .silence_output = o->quiet,
+      .seccomp = true, /* every kind runs submission code */
   };
   lim.keep_fds[lim.n_keep_fds++] = p[1];
   child_job job = {.cfg = cfg, .fd = p[1], .kind = kind};
@@ -412,9 +415,28 @@ static prism_bundle *stage_intake(const prism_run_options *o, prism_run_outcome 
   return b;
 }
 
+/* The bytecode static gate (sandbox/static_gate.h), in this process before any child: every
+ * forbidden global and require is a violation, all reported at once. Syntax errors alone are
+ * left to the gate child (its report is the reference); with other hits they come along. */
+static int stage_static_scan(const prism_run_options *o, const prism_eval_config *cfg, prism_run_outcome *out) {
+  prism_failure *hits = NULL;
+  int n = prism_static_gate_scan(cfg->bundle, &hits);
+  bool any = n < 0;
+  for (int i = 0; i < n; i++) any = any || strcmp(hits[i].rule_id, "prism:syntax") != 0;
+  if (any && hits)
+    for (int i = 0; i < (n < 0 ? 1 : n); i++) add_violation(out, &hits[i]);
+  free(hits);
+  if (!any) return 0;
+  if (out->n_violations == 0)
+    prism_failure_set(&out->failure, "prism:internal", NULL, 0, "out of memory in the bytecode static gate");
+  else out->failure = out->violations[0];
+  return -1;
+}
+
 /* The gate child: syntax of every .lua file, forced-seed build_model, parameter count. */
 static int stage_gate(const prism_run_options *o, const prism_eval_config *cfg, prism_run_outcome *out) {
   out->stage = "gate";
+  if (stage_static_scan(o, cfg, out) != 0) return -1;
   prism_run_record rec;
   prism_run_record_init(&rec);
   prism_jail_result res;
@@ -429,6 +451,9 @@ static int stage_gate(const prism_run_options *o, const prism_eval_config *cfg, 
   } else if (res.timed_out) {
     prism_failure_set(&err, "prism:build-model-resource", cfg->bundle->arch_path, 0,
                       "build_model(ctx) did not finish within %g s (the static check's time bound)", o->static_timeout);
+    add_violation(out, &err);
+  } else if (res.signal == SIGSYS) {
+    prism_failure_set(&err, "prism:sandbox-violation", NULL, 0, "static check: %s", PRISM_SECCOMP_VIOLATION_MESSAGE);
     add_violation(out, &err);
   } else if (res.signal) {
     prism_failure_set(&err, "prism:build-model-resource", cfg->bundle->arch_path, 0,
@@ -499,6 +524,8 @@ static void stage_run(const prism_run_options *o, const prism_eval_config *cfg, 
                       format_count(o->artifacts_quota, a, sizeof a));
   } else if (rec->failure.rule_id[0]) {
     out->failure = rec->failure;
+  } else if (res.signal == SIGSYS) {
+    prism_failure_set(&out->failure, "prism:sandbox-violation", NULL, 0, "run: %s", PRISM_SECCOMP_VIOLATION_MESSAGE);
   } else if (res.signal == SIGKILL) {
     prism_failure_set(&out->failure, "prism:resource-oom", NULL, 0,
                       "the run process was killed by SIGKILL (out of memory: the kernel's OOM killer or a limit)");
@@ -537,6 +564,9 @@ static void stage_heldout(const prism_run_options *o, const prism_eval_config *c
     snprintf(out->heldout_skip, sizeof out->heldout_skip, "%.200s", err.message);
   } else if (res.timed_out) {
     snprintf(out->heldout_skip, sizeof out->heldout_skip, "timed out after %g s", o->heldout_timeout);
+  } else if (res.signal == SIGSYS) {
+    snprintf(out->heldout_skip, sizeof out->heldout_skip, "prism:sandbox-violation: killed by the system-call filter "
+             "(SIGSYS): submission code tried a forbidden system call");
   } else if (res.signal) {
     snprintf(out->heldout_skip, sizeof out->heldout_skip, "killed by %s", prism_jail_signal_name(res.signal));
   } else if (rec.failure.rule_id[0]) {
