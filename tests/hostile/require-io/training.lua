@@ -1,0 +1,14 @@
+-- hostile/require-io: require("io") for file access.
+local prism = require("prism")
+local optim = require("prism.optim")
+
+local M = {}
+
+function M.train(ctx)
+  -- the name is built at run time, so this exercises the sandbox itself, not a static scan
+  local function hidden(...) return table.concat({ ... }) end
+  require(hidden("i", "o"))
+  error("HOSTILE-ESCAPED: require-io: the trick above did not raise")
+end
+
+return M
