@@ -11,6 +11,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 
 HOSTILE=tests/hostile
+HOSTILE_BUNDLES=$TMP/hostile-bundles # the cases with e2e-common's architecture added
+assemble_bundles "$HOSTILE_BUNDLES" "$HOSTILE"/*/
 M=prism_run_manifest.v2.json
 G=$TMP/guard # everything a run may read but never change
 mkdir -p "$G/cwd" "$G/tmpdir" "$G/outside"
@@ -101,7 +103,7 @@ while IFS='|' read -r name want_rc rule regex; do
     ln -s "$G/outside/target.txt" "$out/planted.txt"
     ;;
   esac
-  (cd "$G/cwd" && env TMPDIR="$G/tmpdir" "${env_extra[@]}" "$PRISM" run "$ROOT/$HOSTILE/$name" "${ARGS[@]}" "${budget[@]}" \
+  (cd "$G/cwd" && env TMPDIR="$G/tmpdir" "${env_extra[@]}" "$PRISM" run "$HOSTILE_BUNDLES/$name" "${ARGS[@]}" "${budget[@]}" \
     --data "$G/data/train" --out "$out" >"$TMP/$name.out" 2>"$TMP/$name.err")
   RC=$?
   echo "$RC" >"$TMP/$name.rc"

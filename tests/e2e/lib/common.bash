@@ -14,16 +14,23 @@ cd "$ROOT"
 LIB=tests/e2e/lib
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/prism-e2e.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
-# The fixture bundles, assembled under $TMP/bundles (each keeps its case's name, which is the
-# submission id): a case without its own architecture.lua gets e2e-common's, the tiny LM.
+# Fixture bundles are stored without the tiny LM they share. assemble_bundles DEST CASE_DIR...
+# copies each case directory to DEST (it keeps its name, which is the submission id) and gives a
+# case without its own architecture.lua e2e-common's.
+COMMON_ARCH=tests/fixtures/bundles/e2e-common/architecture.lua
+assemble_bundles() {
+  local dest=$1 dir
+  shift
+  mkdir -p "$dest"
+  for dir in "$@"; do
+    dir=${dir%/}
+    [ "${dir##*/}" = e2e-common ] && continue
+    cp -R "$dir" "$dest/"
+    [ -e "$dir/architecture.lua" ] || cp "$COMMON_ARCH" "$dest/${dir##*/}/"
+  done
+}
 BUNDLES=$TMP/bundles
-mkdir "$BUNDLES"
-for dir in tests/fixtures/bundles/e2e-*/; do
-  dir=${dir%/}
-  [ "${dir##*/}" = e2e-common ] && continue
-  cp -R "$dir" "$BUNDLES/"
-  [ -e "$dir/architecture.lua" ] || cp tests/fixtures/bundles/e2e-common/architecture.lua "$BUNDLES/${dir##*/}/"
-done
+assemble_bundles "$BUNDLES" tests/fixtures/bundles/e2e-*/
 # One kernel thread per run: ctest runs two scripts at once on small machines, and the numbers
 # do not depend on the thread count anyway.
 export PRISM_THREADS=1
