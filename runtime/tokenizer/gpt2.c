@@ -107,31 +107,50 @@ void prism_gpt2_free(prism_gpt2 *t) {
 #define LOADFAIL(...) do { seterr(err, errcap, __VA_ARGS__); goto fail; } while (0)
 
 prism_gpt2 *prism_gpt2_load(const char *path, char *err, size_t errcap) {
-  FILE *f = NULL;
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    seterr(err, errcap, "prism:tokenizer-missing: cannot open GPT-2 ranks %s: %s (run scripts/stage-tokenizers DIR)",
+           path, strerror(errno));
+    return NULL;
+  }
   char *buf = NULL;
+  long sz = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+  if (sz <= 0 || sz > (64L << 20)) {
+    seterr(err, errcap, "prism:tokenizer-load: %s has an implausible size (%ld bytes)", path, sz);
+  } else if (rewind(f), !(buf = malloc((size_t)sz + 1))) {
+    seterr(err, errcap, "prism:tokenizer-load: out of memory reading %s", path);
+  } else if (fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+    seterr(err, errcap, "prism:tokenizer-load: short read on %s", path);
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  if (!buf) return NULL;
+  buf[sz] = '\0';
+  prism_gpt2 *t = prism_gpt2_parse(path, buf, (size_t)sz, err, errcap);
+  free(buf);
+  return t;
+}
+
+prism_gpt2 *prism_gpt2_parse(const char *path, const char *buf, size_t size, char *err, size_t errcap) {
+  long sz = (long)size;
   prism_gpt2 *t = calloc(1, sizeof *t);
   if (!t) { seterr(err, errcap, "prism:tokenizer-load: out of memory"); return NULL; }
-  f = fopen(path, "rb");
-  if (!f) LOADFAIL("prism:tokenizer-missing: cannot open GPT-2 ranks %s: %s (run scripts/stage-tokenizers DIR)",
-                   path, strerror(errno));
-  if (fseek(f, 0, SEEK_END) != 0) LOADFAIL("prism:tokenizer-load: cannot read %s", path);
-  long sz = ftell(f);
-  if (sz <= 0 || sz > (64L << 20)) LOADFAIL("prism:tokenizer-load: %s has an implausible size (%ld bytes)", path, sz);
-  rewind(f);
-  buf = malloc((size_t)sz + 1);
-  t->blob = malloc((size_t)sz);
-  if (!buf || !t->blob) LOADFAIL("prism:tokenizer-load: out of memory reading %s", path);
-  if (fread(buf, 1, (size_t)sz, f) != (size_t)sz) LOADFAIL("prism:tokenizer-load: short read on %s", path);
-  buf[sz] = '\0';
+  if (size == 0 || size > ((size_t)64 << 20))
+    LOADFAIL("prism:tokenizer-load: %s has an implausible size (%zu bytes)", path, size);
+  if (buf[size] != '\0') LOADFAIL("prism:tokenizer-load: %s: the ranks buffer must end with a NUL byte", path);
+  t->blob = malloc(size);
+  if (!t->blob) LOADFAIL("prism:tokenizer-load: out of memory reading %s", path);
   for (size_t r = 0; r < N_RANKS; r++) t->tok[r].len = UINT32_MAX;
   size_t pos = 0, lineno = 0, blen = 0, seen = 0;
   while (pos < (size_t)sz) {
     lineno++;
-    char *nl = memchr(buf + pos, '\n', (size_t)sz - pos);
+    const char *nl = memchr(buf + pos, '\n', (size_t)sz - pos);
     size_t end = nl ? (size_t)(nl - buf) : (size_t)sz;
-    char *line = buf + pos, *sp = memchr(line, ' ', end - pos);
+    const char *line = buf + pos, *sp = memchr(line, ' ', end - pos);
     if (!sp) LOADFAIL("prism:tokenizer-format: %s:%zu: expected `base64 rank`", path, lineno);
-    char *rest = sp + 1, *q;
+    const char *rest = sp + 1;
+    char *q;
     errno = 0;
     long rank = strtol(rest, &q, 10);
     if (errno || q != buf + end || q == rest || rank < 0 || rank >= N_RANKS)
@@ -165,12 +184,8 @@ prism_gpt2 *prism_gpt2_load(const char *path, char *err, size_t errcap) {
   }
   t->linear_max = LINEAR_MAX;
   (void)prism_gpt2_pretok_next(" ", 1, 0); /* builds the pre-tokenizer's ASCII table now */
-  fclose(f);
-  free(buf);
   return t;
 fail:
-  if (f) fclose(f);
-  free(buf);
   prism_gpt2_free(t);
   return NULL;
 }

@@ -24,6 +24,9 @@ typedef struct prism_gpt2 prism_gpt2;
 
 /* Loads the ranks file; NULL on failure with a message (rule id prefixed) in err. */
 prism_gpt2 *prism_gpt2_load(const char *tiktoken_path, char *err, size_t errcap);
+/* The same from the file's bytes already in memory (what tokenizer.c hashed): buf[size] must be
+ * '\0'; `name` only labels messages. */
+prism_gpt2 *prism_gpt2_parse(const char *name, const char *buf, size_t size, char *err, size_t errcap);
 
 /* Appends the ids of text[0..len) to *ids (count *n, capacity *cap; grown with
  * realloc; *ids may start NULL).  Returns 0, or -1 with err set (allocation). */

@@ -28,25 +28,41 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errc
   va_end(ap);
 }
 
-extern "C" prism_llama *prism_llama_load(const char *model_path, char *err, size_t errcap) {
+// One loader for both entry points: `load` fills t->sp from wherever the model comes from.
+template <typename Load>
+static prism_llama *load_with(const char *what, Load load, char *err, size_t errcap) {
   prism_llama *t = nullptr;
   try {
     t = new prism_llama();
-    const auto st = t->sp.Load(model_path);
+    const auto st = load(t->sp);
     if (!st.ok()) {
       std::string msg = st.ToString();
-      set_err(err, errcap, "cannot load SentencePiece model %s: %s", model_path, msg.c_str());
+      set_err(err, errcap, "cannot load SentencePiece model %s: %s", what, msg.c_str());
       delete t;
       return nullptr;
     }
     return t;
   } catch (const std::exception &e) {
-    set_err(err, errcap, "cannot load SentencePiece model %s: %s", model_path, e.what());
+    set_err(err, errcap, "cannot load SentencePiece model %s: %s", what, e.what());
   } catch (...) {
-    set_err(err, errcap, "cannot load SentencePiece model %s: unknown C++ exception", model_path);
+    set_err(err, errcap, "cannot load SentencePiece model %s: unknown C++ exception", what);
   }
   delete t;
   return nullptr;
+}
+
+extern "C" prism_llama *prism_llama_load(const char *model_path, char *err, size_t errcap) {
+  return load_with(model_path, [&](sentencepiece::SentencePieceProcessor &sp) { return sp.Load(model_path); }, err,
+                   errcap);
+}
+
+extern "C" prism_llama *prism_llama_load_bytes(const char *name, const void *bytes, size_t n, char *err, size_t errcap) {
+  return load_with(
+      name,
+      [&](sentencepiece::SentencePieceProcessor &sp) {
+        return sp.LoadFromSerializedProto(absl::string_view(static_cast<const char *>(bytes), n));
+      },
+      err, errcap);
 }
 
 extern "C" int64_t prism_llama_vocab_size(const prism_llama *t) { return t ? t->sp.GetPieceSize() : 0; }

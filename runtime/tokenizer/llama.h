@@ -19,6 +19,9 @@ typedef struct prism_llama prism_llama;
 
 /* Loads a SentencePiece model file; NULL with a message in err on failure. */
 prism_llama *prism_llama_load(const char *model_path, char *err, size_t errcap);
+/* The same from the model's bytes already in memory (what tokenizer.c hashed); `name` only
+ * labels messages. */
+prism_llama *prism_llama_load_bytes(const char *name, const void *bytes, size_t n, char *err, size_t errcap);
 /* Number of pieces in the model (32000 for the pinned model). */
 int64_t prism_llama_vocab_size(const prism_llama *t);
 /* Appends the ids of text[0..len) to *ids (count *n, capacity *cap, grown with realloc; *ids may

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "gpt2.h"
 #include "json.h"
@@ -54,8 +56,50 @@ const char *prism_tokenizer_resolve_dir(const char *dir) {
   return prism_tokenizer_default_dir();
 }
 
-/* Checks one pinned file: 0 ok, -1 with err (missing / checksum). path receives DIR/rel. */
-static int check_pinned(const char *dir, const pinned_file *p, char *path, size_t pathcap, prism_failure *err) {
+/* Largest staged file we accept (the GPT-2 ranks are 1.7 MB, the Llama model 0.5 MB). */
+#define PINNED_MAX_BYTES ((size_t)64 << 20)
+
+/* Reads a whole regular file into a fresh NUL-terminated buffer; 0, or -1 with errno. */
+static int read_whole(const char *path, char **out, size_t *n) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st;
+  char *buf = NULL;
+  if (fstat(fd, &st) != 0) goto fail;
+  if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > PINNED_MAX_BYTES) {
+    errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+    goto fail;
+  }
+  size_t size = (size_t)st.st_size, got = 0;
+  if (!(buf = malloc(size + 1))) goto fail;
+  while (got < size) {
+    ssize_t r = read(fd, buf + got, size - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      if (r == 0) errno = EIO; /* the file shrank under us */
+      goto fail;
+    }
+    got += (size_t)r;
+  }
+  buf[size] = '\0';
+  close(fd);
+  *out = buf;
+  *n = size;
+  return 0;
+fail:;
+  int e = errno;
+  free(buf);
+  close(fd);
+  errno = e;
+  return -1;
+}
+
+/* Checks one pinned file: 0 ok, -1 with err (missing / checksum). path receives DIR/rel. With
+ * bytes, the checked content is handed back (NUL-terminated, caller frees): a backend parses
+ * exactly the bytes that were hashed, so swapping the file between the check and the load
+ * changes nothing. */
+static int check_pinned(const char *dir, const pinned_file *p, char *path, size_t pathcap, char **bytes, size_t *nbytes,
+                        prism_failure *err) {
   int w = snprintf(path, pathcap, "%s/%s", dir, p->rel);
   if (w < 0 || (size_t)w >= pathcap)
     return prism_failure_set(err, "prism:tokenizer-missing", "", 0, "reference tokenizer dir path too long: %s", dir);
@@ -65,14 +109,25 @@ static int check_pinned(const char *dir, const pinned_file *p, char *path, size_
                              "%s is missing at %s (%s); stage it with `" STAGE_CMD " %s`, or point "
                              "--tokenizers / " ENV_DIR " at a staged dir",
                              p->what, path, stat(path, &st) != 0 ? strerror(errno) : "not a regular file", dir);
-  char hex[PRISM_SHA256_HEX];
-  if (prism_sha256_file(path, hex, NULL) != 0)
+  char *buf;
+  size_t n;
+  if (read_whole(path, &buf, &n) != 0)
     return prism_failure_set(err, "prism:tokenizer-missing", "", 0, "cannot read %s (%s): %s; re-stage with `" STAGE_CMD " %s`",
                              p->what, path, strerror(errno), dir);
-  if (strcmp(hex, p->sha256) != 0)
+  char hex[PRISM_SHA256_HEX];
+  prism_sha256_hex(buf, n, hex);
+  if (strcmp(hex, p->sha256) != 0) {
+    free(buf);
     return prism_failure_set(err, "prism:tokenizer-checksum", "", 0,
                              "%s at %s has sha256 %s, not the pinned %s; re-stage with `" STAGE_CMD " %s`", p->what,
                              path, hex, p->sha256, dir);
+  }
+  if (bytes) {
+    *bytes = buf;
+    *nbytes = n;
+  } else {
+    free(buf);
+  }
   return 0;
 }
 
@@ -112,14 +167,16 @@ prism_tokenizer *prism_tokenizer_open(const char *name, const char *dir, prism_f
 
   const char *root = prism_tokenizer_resolve_dir(dir);
   const pinned_file *p = pin_for(kind == TOK_GPT2 ? PRISM_TOK_GPT2_RANKS : PRISM_TOK_LLAMA_MODEL);
-  char path[4096], msg[1024];
-  if (check_pinned(root, p, path, sizeof path, err) != 0) {
+  char path[4096], msg[1024], *bytes;
+  size_t nbytes;
+  if (check_pinned(root, p, path, sizeof path, &bytes, &nbytes, err) != 0) {
     free(t);
     return NULL;
   }
   msg[0] = '\0';
-  if (kind == TOK_GPT2) t->gpt2 = prism_gpt2_load(path, msg, sizeof msg);
-  else t->llama = prism_llama_load(path, msg, sizeof msg);
+  if (kind == TOK_GPT2) t->gpt2 = prism_gpt2_parse(path, bytes, nbytes, msg, sizeof msg);
+  else t->llama = prism_llama_load_bytes(path, bytes, nbytes, msg, sizeof msg);
+  free(bytes);
   if (!t->gpt2 && !t->llama) {
     prism_failure_set(err, "prism:tokenizer-load", "", 0, "cannot load the %s reference tokenizer from %s: %s",
                       kind == TOK_GPT2 ? "gpt2" : "llama", path, msg[0] ? strip_rule(msg) : "unknown error");
@@ -259,7 +316,7 @@ int prism_tokenizers_verify(const char *dir, FILE *out, prism_failure *err) {
   char path[4096];
   for (size_t i = 0; i < N_PINS; i++) {
     memset(&cur, 0, sizeof cur);
-    if (check_pinned(root, &k_pins[i], path, sizeof path, &cur) == 0) {
+    if (check_pinned(root, &k_pins[i], path, sizeof path, NULL, NULL, &cur) == 0) {
       if (out) fprintf(out, "%s: ok (sha256 %s)\n", k_pins[i].rel, k_pins[i].sha256);
       continue;
     }

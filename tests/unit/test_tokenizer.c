@@ -6,8 +6,12 @@
  * PRISM_REFERENCE_TOKENIZER_DIR, else the build's default dir) it also checks the GPT-2 and Llama
  * vectors of data-sources.md §1–§2 through the API, the whole-fixture token counts (41,210 GPT-2,
  * 45,591 Llama) and round trips, and a copy with one flipped byte; when they are not staged those
- * checks print "skipped: ..." and are not counted as passed. */
+ * checks print "skipped: ..." and are not counted as passed. The backends also load from bytes
+ * already in memory (tokenizer.c parses exactly the bytes it hashed): same ids as from the file,
+ * and truncated or unterminated bytes are refused. */
 #include "../../runtime/tokenizer/tokenizer.h"
+#include "../../runtime/tokenizer/gpt2.h"
+#include "../../runtime/tokenizer/llama.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -323,6 +327,40 @@ static void test_staged(const char *dir) {
   free(fixture);
 }
 
+/* Loading from the hashed bytes (what prism_tokenizer_open does) gives the same tokenizer. */
+static void test_from_bytes(const char *dir) {
+  char path[600], err[512];
+  size_t n = 0, cap = 0, len;
+  int64_t *ids = NULL;
+  snprintf(path, sizeof path, "%s/llama/tokenizer.model", dir);
+  char *model = read_all(path, &len);
+  prism_llama *l = model ? prism_llama_load_bytes("mem", model, len, err, sizeof err) : NULL;
+  int rc = l ? prism_llama_encode(l, "Hello world!", 12, &ids, &n, &cap, err, sizeof err) : -1;
+  check(rc == 0 && n == 3 && ids[0] == 15043 && ids[1] == 3186 && ids[2] == 29991,
+        "llama from bytes: \"Hello world!\" -> [15043, 3186, 29991]", l ? NULL : err);
+  prism_llama_free(l);
+  l = model ? prism_llama_load_bytes("half", model, len / 2, err, sizeof err) : NULL;
+  check(model && !l && strstr(err, "cannot load SentencePiece model half"), "llama from truncated bytes -> refused", err);
+  free(model);
+
+  snprintf(path, sizeof path, "%s/gpt2/gpt2.tiktoken", dir);
+  char *ranks = read_all(path, &len);
+  prism_gpt2 *g = ranks ? prism_gpt2_parse("mem", ranks, len, err, sizeof err) : NULL;
+  n = 0;
+  rc = g ? prism_gpt2_encode(g, "Hello world", 11, &ids, &n, &cap, err, sizeof err) : -1;
+  check(rc == 0 && n == 2 && ids[0] == 15496 && ids[1] == 995, "gpt2 from bytes: \"Hello world\" -> [15496, 995]",
+        g ? NULL : err);
+  prism_gpt2_free(g);
+  g = ranks ? prism_gpt2_parse("cut", ranks, len / 2, err, sizeof err) : NULL;
+  check(ranks && !g && strstr(err, "cut: the ranks buffer must end with a NUL byte"), "gpt2 from unterminated bytes -> refused",
+        err);
+  if (ranks) ranks[len / 2] = '\0'; /* the first half, terminated: too few ranks */
+  g = ranks ? prism_gpt2_parse("half", ranks, len / 2, err, sizeof err) : NULL;
+  check(ranks && !g && strstr(err, "prism:tokenizer-format: half"), "gpt2 from half the ranks -> prism:tokenizer-format", err);
+  free(ranks);
+  free(ids);
+}
+
 int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "%s/prism-test-tokenizer.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (!mkdtemp(tmpdir)) {
@@ -335,6 +373,7 @@ int main(void) {
   const char *dir = prism_tokenizer_resolve_dir(NULL);
   if (prism_tokenizers_verify(dir, NULL, NULL) == 0) {
     test_staged(dir);
+    test_from_bytes(dir);
   } else {
     printf("skipped: reference tokenizers are not staged at %s (run `scripts/stage-tokenizers %s` or set "
            "PRISM_REFERENCE_TOKENIZER_DIR): the gpt2/llama vectors, fixture counts and tamper checks did not run\n",
