@@ -50,20 +50,36 @@ static void leaderboard_usage(FILE *f) {
           "exit: 0 printed, 2 usage, 3 no manifest could be read\n");
 }
 
-/* Reads and checks the manifest envelope; prints `prism: prism:manifest-invalid: ...` on error. */
-static prism_json *load_manifest(const char *path, char *why, size_t cap) {
-  prism_json *m = prism_json_read_file(path, MANIFEST_MAX_BYTES, why, cap);
+/* The envelope both commands accept: a JSON object whose schema_version is ours. Takes m (may be
+ * NULL, why already filled) and returns it, or frees it and returns NULL with why set. */
+static prism_json *check_envelope(prism_json *m, const char *label, char *why, size_t cap) {
   if (!m) return NULL;
   const char *schema = prism_json_string_value(prism_json_get(m, "schema_version"));
   if (prism_json_kind_of(m) != PRISM_JSON_OBJECT) {
-    snprintf(why, cap, "%s: not a JSON object", path);
+    snprintf(why, cap, "%s: not a JSON object", label);
   } else if (!schema || strcmp(schema, PRISM_MANIFEST_SCHEMA) != 0) {
-    snprintf(why, cap, "%s: schema_version is not \"%s\"", path, PRISM_MANIFEST_SCHEMA);
+    snprintf(why, cap, "%s: schema_version is not \"%s\"", label, PRISM_MANIFEST_SCHEMA);
   } else {
     return m;
   }
   prism_json_free(m);
   return NULL;
+}
+
+prism_json *prism_score_parse_manifest(const char *label, const char *text, size_t len, char *why, size_t cap) {
+  char perr[512];
+  if (len > MANIFEST_MAX_BYTES) {
+    snprintf(why, cap, "%s is %zu bytes, over the %zu-byte limit", label, len, MANIFEST_MAX_BYTES);
+    return NULL;
+  }
+  prism_json *m = prism_json_parse(text, len, perr, sizeof perr);
+  if (!m) snprintf(why, cap, "%s: invalid JSON: %s", label, perr);
+  return check_envelope(m, label, why, cap);
+}
+
+/* Reads and checks the manifest envelope; prints `prism: prism:manifest-invalid: ...` on error. */
+static prism_json *load_manifest(const char *path, char *why, size_t cap) {
+  return check_envelope(prism_json_read_file(path, MANIFEST_MAX_BYTES, why, cap), path, why, cap);
 }
 
 static void print_number(FILE *f, const prism_json *v) {

@@ -79,6 +79,10 @@ size_t prism_leaderboard_rank(prism_lb_entry *entries, size_t n);
 /* `prism score MANIFEST [--json]`: 0 the stored block matches the recomputation exactly, 1 it
  * differs (the differing keys are printed), 2 usage, 3 unreadable or invalid manifest. */
 int prism_cmd_score(int argc, char **argv);
+/* Both commands' manifest reader over bytes in memory (tests, the libFuzzer target): the strict
+ * JSON parser and the envelope check they apply after reading a file (at most 256 MiB, an object
+ * whose schema_version is "prism_run_manifest.v2"). NULL + why ("LABEL: ...") otherwise. */
+prism_json *prism_score_parse_manifest(const char *label, const char *text, size_t len, char *why, size_t cap);
 /* `prism leaderboard MANIFEST...|DIR... [--json]`: 0 printed, 2 usage, 3 nothing readable. */
 int prism_cmd_leaderboard(int argc, char **argv);
 
