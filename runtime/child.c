@@ -48,8 +48,10 @@ lua_State *child_open_state(const prism_eval_config *cfg, prism_failure *err) {
   const char *lim = getenv("PRISM_LUA_MEM_LIMIT");
   char *end = NULL;
   unsigned long long v = lim && *lim && *lim != '-' ? strtoull(lim, &end, 10) : 0;
-  prism_sandbox_opts opts = {(uint64_t)cfg->seed, end && *end == '\0' ? (size_t)v : 0};
-  return prism_sandbox_new(cfg->bundle, &opts, err);
+  prism_sandbox_opts opts = {.seed = (uint64_t)cfg->seed, .lua_mem_limit = end && *end == '\0' ? (size_t)v : 0};
+  lua_State *L = prism_sandbox_new(cfg->bundle, &opts, err);
+  if (L) prism_sandbox_set_deadline(L, cfg->lua_deadline, cfg->lua_deadline_limit);
+  return L;
 }
 
 int child_load_architecture(lua_State *L, const prism_eval_config *cfg, const char *run_rule,
@@ -242,6 +244,7 @@ int prism_child_run(const prism_eval_config *cfg, int report_fd) {
     prism_sandbox_failure(L, lua_tostring(L, -1), "prism:runtime-error", "prism:resource-oom", &r.failure);
     lua_settop(L, 0);
   }
+  if (prism_sandbox_deadline_hit(L)) prism_sandbox_deadline_failure(L, "prism:budget-exceeded", &r.failure); /* even if pcall'd */
   if (job.fatal.rule_id[0]) r.failure = job.fatal; /* recorded by the runtime: the submission cannot mask it */
   prism_capture_summary s;
   prism_instrument_summary(L, &s);

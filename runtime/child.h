@@ -33,6 +33,9 @@ typedef struct prism_eval_config {
   int64_t heldout_bytes;       /* 65536 */
   int threads;
   int world_size, rank;        /* 1, 0 for now */
+  double lua_deadline;         /* CLOCK_MONOTONIC seconds at which the count hook stops submission
+                                  Lua (sandbox/hook.c); <= 0 = none. Set per child by run.c */
+  const char *lua_deadline_limit; /* the limit that deadline enforces, as the error names it */
 } prism_eval_config;
 
 /* Forced-seed build_model(ctx): reports `params N` or `fail` (prism:build-model-return-type,

@@ -135,6 +135,8 @@ int prism_child_static(const prism_eval_config *cfg, int report_fd) {
     return 1;
   }
   if (lua_cpcall(L, static_main, &s) != 0) build_failure(L, lua_tostring(L, -1), &s.failure);
+  /* The count hook stopped build_model: the parent's rule for a static check out of time. */
+  if (prism_sandbox_deadline_hit(L)) prism_sandbox_deadline_failure(L, "prism:build-model-resource", &s.failure);
   prism_sandbox_close(L);
   if (s.params >= 0) prism_report_params(report_fd, s.params);
   if (s.failure.rule_id[0]) {

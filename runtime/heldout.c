@@ -323,6 +323,11 @@ int prism_child_heldout(const prism_eval_config *cfg, int report_fd) {
     } else {
       if (lua_cpcall(L, heldout_main, &h) != 0 && !h.skip[0])
         snprintf(h.skip, sizeof h.skip, "held-out evaluation failed: %.400s", lua_tostring(L, -1));
+      if (prism_sandbox_deadline_hit(L)) { /* window losses after the deadline are not the model's */
+        prism_failure f2;
+        prism_sandbox_deadline_failure(L, "prism:budget-exceeded", &f2);
+        snprintf(h.skip, sizeof h.skip, "%s: %.400s", f2.rule_id, f2.message);
+      }
       prism_sandbox_close(L);
     }
     if (!h.skip[0] && !(isfinite(h.val_random) && isfinite(h.val_trained)))

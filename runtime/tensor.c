@@ -149,7 +149,9 @@ static void *device_alloc(prism_device dev, size_t nbytes, size_t *rounded) {
     mem.in_gc_hook = false;
   }
   if (mem.hard_limit && mem.live_bytes + size > mem.hard_limit)
-    return prism_fail(PRISM_ERR_OOM, "tensor-memory cap: allocating %zu bytes would exceed the cap of %zu bytes (%zu live)",
+    return prism_fail(PRISM_ERR_OOM,
+                      "tensor-memory cap: allocating %zu bytes would exceed the cap of %zu bytes (%zu live); "
+                      "the tensor-byte cap is set by PRISM_TENSOR_HARD_LIMIT",
                       size, mem.hard_limit, mem.live_bytes);
   void *ptr = cache_take(dev, size);
   if (!ptr) ptr = be->alloc(size);
@@ -157,7 +159,13 @@ static void *device_alloc(prism_device dev, size_t nbytes, size_t *rounded) {
     cache_release_all(dev);
     ptr = be->alloc(size);
   }
-  if (!ptr) return prism_fail(PRISM_ERR_OOM, "out of memory allocating %zu bytes on %s", size, prism_device_name(dev));
+  /* Under the tensor-byte cap (or with none set), yet refused: the process memory limit (RLIMIT_AS)
+   * or the device itself. Say so, so a miner does not go looking for the wrong cap. */
+  if (!ptr)
+    return prism_fail(PRISM_ERR_OOM,
+                      "out of memory allocating %zu bytes on %s: the allocator refused it (process or device memory "
+                      "limit; not the tensor-byte cap PRISM_TENSOR_HARD_LIMIT, which is %s)",
+                      size, prism_device_name(dev), mem.hard_limit ? "not reached" : "unset");
   mem.live_bytes += size;
   if (mem.live_bytes > mem.peak_bytes) mem.peak_bytes = mem.live_bytes;
   *rounded = size;
@@ -261,9 +269,11 @@ static void contiguous_strides(int ndim, const int64_t *shape, int64_t *stride) 
 /* ------------------------------------------------------------------ creation */
 
 static prism_tensor *header_new(void) {
+  static uint64_t serial; /* Lua thread only (see the top), so a plain counter */
   prism_tensor *t = calloc(1, sizeof *t);
   if (!t) return prism_fail(PRISM_ERR_OOM, "out of memory allocating a tensor header");
   t->refcount = 1;
+  t->serial = ++serial;
   mem.live_tensors++;
   return t;
 }

@@ -42,6 +42,8 @@ typedef struct prism_tensor {
   bool requires_grad;        /* leaves: the user's flag; non-leaves: true iff grad_fn != NULL */
   struct prism_tensor *grad; /* leaves only: accumulated gradient (owned) */
   struct prism_node *grad_fn;/* producer on the tape (owned reference); NULL for leaves */
+  uint64_t serial;           /* creation order in this process (1, 2, ...): orders tensor keys in
+                                the sandbox's pairs (sandbox/ordered.c) */
 } prism_tensor;
 
 size_t prism_dtype_size(prism_dtype dtype);

@@ -14,6 +14,7 @@
 
 #include "bridge.h"
 #include "embedded.h"
+#include "identity.h"
 #include "internal.h"
 #include "loader.h"
 #include "rng.h"
@@ -341,7 +342,16 @@ void prism_sandbox_failure(lua_State *L, const char *msg, const char *rule, cons
   if (c->oom || strstr(msg, "prism:resource-oom") || strstr(msg, "not enough memory")) r = resource_rule;
   else if (c->syntax_msg[0] && !strncmp(msg, c->syntax_msg, strlen(c->syntax_msg))) r = "prism:syntax";
   else if (strstr(msg, "prism:tokenizer-missing: ")) r = "prism:tokenizer-missing";
+  else if (c->deadline_hit && strstr(msg, "prism:budget-exceeded: ")) r = "prism:budget-exceeded"; /* hook.c */
   prism_failure_set(f, r, NULL, 0, "%s", msg);
+  sandbox_identity_scrub(f->message); /* a manifest never carries an address */
+  /* "not enough memory" alone does not say which cap: name the Lua-heap cap and its knob (the
+   * tensor-byte cap's own message already names PRISM_TENSOR_HARD_LIMIT). */
+  if (r == resource_rule && c->oom) {
+    size_t n = strlen(f->message);
+    snprintf(f->message + n, sizeof f->message - n,
+             " (the Lua heap cap of %zu bytes was hit, %zu in use; PRISM_LUA_MEM_LIMIT sets it)", c->limit, c->used);
+  }
   char file[256];
   int line = 0;
   if (bundle_location(c->bundle, msg, file, sizeof file, &line)) {

@@ -10,8 +10,14 @@
  * coroutines a submission creates inherit nothing more. The original library tables opened by
  * luaopen_* stay only in a registry slot nobody reads.
  *
- * Why JIT is off: luaopen_jit is never called, which leaves LuaJIT in the interpreter (hooks
- * fire everywhere, and tensor work runs in C anyway). */
+ * Why JIT is off: luaopen_jit is never called (LuaJIT's JIT engine is switched on only by its
+ * jit_init), which leaves every submission state in the interpreter, where the wall-clock count
+ * hook (hook.c) sees every instruction: in compiled traces hooks never fire, so a JIT-compiled
+ * `while true do end` could only be ended by the watchdog's SIGKILL, without a file:line, and a
+ * compiled loop cannot be made to fail every pcall after the deadline. The cost is measured by
+ * bench/jit_policy.c: the tiny-1m training step is C kernels and barely moves, pure-Lua loops are
+ * several times slower than with the JIT (docs/security.md has the figures). jit_policy 1 and 2
+ * exist only for that benchmark. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,6 +30,8 @@
 
 #include "bridge.h"
 #include "internal.h"
+#include "identity.h"
+#include "ordered.h"
 #include "rng.h"
 #include "state.h"
 
@@ -174,7 +182,7 @@ static int sb_clock(lua_State *L) {
 /* ------------------------------------------------------------------ environments */
 
 static const char *const BASE_ALLOW[] = {
-    "assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget", "rawset", "select",
+    "assert", "error", "ipairs", "pcall", "rawequal", "rawget", "rawset", "select",
     "setmetatable", "getmetatable", "tonumber", "tostring", "type", "unpack", "xpcall", "_VERSION", NULL};
 
 /* Pushes a shallow copy of the table at idx without the keys in `skip`. */
@@ -228,6 +236,9 @@ static void push_env(lua_State *L, int raw_idx, bool trusted) {
     lua_setfield(L, env, libs[i]);
     lua_pop(L, 1);
   }
+  sandbox_ordered_install(L, env); /* pairs, next, table.foreach in a fixed order (ordered.c) */
+  sandbox_identity_install(L, env); /* tostring and string.format without addresses (identity.c) */
+  sandbox_coroutine_install(L, env); /* resume/wrap refuse to exhaust the C stack (coroutine.c) */
   lua_newtable(L);
   lua_pushcfunction(L, sb_clock);
   lua_setfield(L, -2, "clock");
@@ -250,6 +261,7 @@ static void lock_string_metatable(lua_State *L, int raw_idx) {
   }
   lua_getfield(L, raw_idx, "string");
   push_copy(L, -1, skip);
+  sandbox_identity_patch_string(L, -1);
   lua_setfield(L, -3, "__index");
   lua_pop(L, 1);
   lua_pushliteral(L, "locked");
@@ -258,10 +270,10 @@ static void lock_string_metatable(lua_State *L, int raw_idx) {
 }
 
 /* Loads the stdlib and records the functions the runtime trusts, before any submission code. */
-static void capture_trusted(lua_State *L, int raw_idx) {
+static void capture_trusted(lua_State *L) {
   lua_newtable(L);
   int t = lua_gettop(L);
-  lua_getfield(L, raw_idx, "tostring");
+  sandbox_identity_push_tostring(L); /* print shows no addresses either */
   lua_setfield(L, t, "tostring");
   const char *mods[] = {"prism", "prism.nn", "prism.nn.functional", "prism.optim"};
   for (int i = 0; i < 4; i++) {
@@ -285,16 +297,37 @@ static void capture_trusted(lua_State *L, int raw_idx) {
   lua_setfield(L, LUA_REGISTRYINDEX, SB_TRUSTED);
 }
 
+/* jit_policy 2 (benchmarks only): luaopen_jit switches the JIT engine on; the module it
+ * registers (the raw globals' `jit` and the registry's _LOADED entries) is dropped at once, so
+ * no code can reach jit.* (the sandbox's require never reads _LOADED). */
+static void open_jit_unreachable(lua_State *L) {
+  lua_pushcfunction(L, luaopen_jit);
+  lua_call(L, 0, 0);
+  lua_pushnil(L);
+  lua_setfield(L, LUA_GLOBALSINDEX, "jit");
+  lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+  if (lua_istable(L, -1)) {
+    const char *names[] = {"jit", "jit.opt", "jit.util", "jit.profile"};
+    for (int i = 0; i < 4; i++) {
+      lua_pushnil(L);
+      lua_setfield(L, -2, names[i]);
+    }
+  }
+  lua_pop(L, 1);
+}
+
 static int setup(lua_State *L) {
   static const lua_CFunction openers[] = {luaopen_base, luaopen_table, luaopen_string, luaopen_math, luaopen_bit};
   for (size_t i = 0; i < sizeof openers / sizeof *openers; i++) {
     lua_pushcfunction(L, openers[i]);
     lua_call(L, 0, 0);
   }
+  if (sandbox_ctl_of(L)->jit_policy == PRISM_JIT_POLICY_JIT) open_jit_unreachable(L);
   lua_settop(L, 0);
   lua_pushvalue(L, LUA_GLOBALSINDEX); /* the original globals: read here, then never again */
   int raw = lua_gettop(L);
   bridge_tensor_init(L);
+  sandbox_identity_init(L, raw);
   lock_string_metatable(L, raw);
   push_env(L, raw, true);
   lua_setfield(L, LUA_REGISTRYINDEX, SB_ENV_STDLIB);
@@ -303,7 +336,7 @@ static int setup(lua_State *L) {
   lua_setfield(L, LUA_REGISTRYINDEX, SB_ENV_SUBMISSION);
   lua_replace(L, LUA_GLOBALSINDEX);
   sandbox_require_init(L);
-  capture_trusted(L, raw);
+  capture_trusted(L);
   lua_settop(L, 0);
   return 0;
 }
@@ -317,6 +350,7 @@ lua_State *prism_sandbox_new(const prism_bundle *b, const prism_sandbox_opts *op
   c->limit = opts && opts->lua_mem_limit ? opts->lua_mem_limit : PRISM_SANDBOX_LUA_MEM_DEFAULT;
   c->seed = opts ? opts->seed : 1337;
   c->bundle = b;
+  c->jit_policy = opts ? opts->jit_policy : PRISM_JIT_POLICY_HOOK;
   lua_State *L = lua_newstate(capped_alloc, c);
   if (!L) {
     free(c);
@@ -331,6 +365,8 @@ lua_State *prism_sandbox_new(const prism_bundle *b, const prism_sandbox_opts *op
     free(c);
     return NULL;
   }
+  /* After setup: the stdlib's own loading is not the submission's time. */
+  if (c->jit_policy == PRISM_JIT_POLICY_HOOK) sandbox_hook_install(L, opts ? opts->hook_count : 0);
   gc.L = L;
   gc.soft = env_bytes("PRISM_TENSOR_SOFT_LIMIT", (size_t)64 << 20);
   gc.hard = env_bytes("PRISM_TENSOR_HARD_LIMIT", 0);

@@ -25,10 +25,23 @@
 #include "failure.h"
 
 #define PRISM_SANDBOX_LUA_MEM_DEFAULT ((size_t)2 << 30) /* 2 GiB of Lua heap */
+/* VM instructions between two clock reads of the count hook (hook.c). bench/jit_policy's loops
+ * ran alike with 100, 1,000, 10,000 and 100,000 (a vDSO clock read is tens of nanoseconds); at
+ * 10,000 a deadline is overrun by well under a millisecond of interpreted code. */
+#define PRISM_SANDBOX_HOOK_COUNT 10000
+
+/* How the state runs Lua (bench/jit_policy.c compares them; the runtime uses the default). */
+enum {
+  PRISM_JIT_POLICY_HOOK = 0,   /* interpreter + the wall-clock count hook: what prism runs */
+  PRISM_JIT_POLICY_INTERP = 1, /* interpreter, no hook (only the watchdog bounds a loop) */
+  PRISM_JIT_POLICY_JIT = 2,    /* LuaJIT's JIT on, no hook (hooks do not fire in compiled traces) */
+};
 
 typedef struct prism_sandbox_opts {
   uint64_t seed;        /* the forced seed: the build_model wrapper re-applies it */
   size_t lua_mem_limit; /* cap on the Lua heap in bytes; 0 = PRISM_SANDBOX_LUA_MEM_DEFAULT */
+  int jit_policy;       /* PRISM_JIT_POLICY_*; 0 (the hook) unless a benchmark says otherwise */
+  int hook_count;       /* instructions between clock reads; 0 = PRISM_SANDBOX_HOOK_COUNT */
 } prism_sandbox_opts;
 
 /* A fresh restricted state over the bundle's in-memory files (the bundle must outlive the
@@ -88,6 +101,19 @@ const char *prism_sandbox_describe(lua_State *L, int idx, char *buf, size_t cap)
 /* Rate limit shared by print, ctx:log and ctx:report (observability only, never scored):
  * true when one more line may go to stderr now. Notes dropped lines once output resumes. */
 bool prism_sandbox_log_allow(void);
+
+/* The wall-clock count hook (hook.c). From `deadline` (CLOCK_MONOTONIC seconds, as
+ * prism_sandbox_now; <= 0 = none) on, every VM instruction of submission Lua raises
+ * "prism:budget-exceeded: Lua code was still running at FILE:LINE when it hit LIMIT", so no
+ * pcall can keep a loop alive; the first location is kept for C. No effect on a state opened
+ * without the hook (jit_policy != 0). */
+double prism_sandbox_now(void);
+void prism_sandbox_set_deadline(lua_State *L, double deadline, const char *limit);
+/* True once the hook has stopped the state: the job ends with prism_sandbox_deadline_failure,
+ * whatever error the submission let through. */
+bool prism_sandbox_deadline_hit(lua_State *L);
+/* The failure for a deadline hit: rule, the bundle file:line where Lua code was running. */
+void prism_sandbox_deadline_failure(lua_State *L, const char *rule, prism_failure *f);
 
 /* Formats n with thousands separators ("150,912,000"). */
 const char *prism_format_count(int64_t n, char *buf, size_t cap);
