@@ -9,6 +9,7 @@
  * "no batch or no covered byte". The score block is whatever score.c says about the finished
  * manifest, so the file and `prism score` cannot disagree. */
 #include "manifest.h"
+#include "jail.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -215,6 +216,13 @@ prism_json *prism_manifest_build(const prism_run_record *rec, const prism_manife
   put_str(&b, runtime, "backend", nonempty(info->backend) ? info->backend : "cpu");
   put_str(&b, runtime, "luajit", nonempty(info->luajit_version) ? info->luajit_version : LUAJIT_VERSION);
   put_str(&b, runtime, "git_revision", nonempty(info->git_revision) ? info->git_revision : prism_git_revision());
+  /* The process layer this run had (docs/security.md): it depends on the kernel and the build. */
+  prism_json *iso = prism_json_object();
+  if (iso) {
+    put_bool(&b, iso, "seccomp", prism_jail_seccomp_active());
+    put_int(&b, iso, "landlock_abi", prism_jail_landlock_abi());
+    put(&b, runtime, "isolation", iso);
+  }
   put(&b, m, "runtime", runtime);
 
   if (fail) put(&b, m, "failure", failure_block(&b, fail));

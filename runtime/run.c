@@ -35,6 +35,7 @@
 #include "jail.h"
 #include "manifest.h"
 #include "seccomp_filter.h"
+#include "tokenizer/tokenizer.h"
 
 #define GIB ((uint64_t)1 << 30)
 
@@ -311,6 +312,29 @@ static int64_t trained_state_bound(const prism_run_options *o) {
   return o->artifacts_quota > need ? o->artifacts_quota : need;
 }
 
+/* The child's own count hook (sandbox/hook.c) stops submission Lua shortly before the watchdog
+ * would kill the child, so the child itself ends the job with prism:budget-exceeded and the
+ * file:line of the loop (a SIGKILL says neither where nor why). Margin: half the slack, at most
+ * 5 s, where the slack is the grace for the run (so Lua is never stopped before the time budget,
+ * which ctx:iter_train_batches enforces gracefully, and the loop's tail keeps most of its grace)
+ * and a fifth of the bound for the static and held-out children (30 s: stopped at 27 s). 5 s is
+ * ample to unwind, close the state and write the records on a loaded machine. The watchdog stays
+ * the bound for what the hook cannot stop: a long C call (string.rep, a huge matmul) or an xpcall
+ * message handler, which LuaJIT runs with hooks off. With no grace the two coincide and either
+ * may end the run (both say prism:budget-exceeded). */
+static void set_lua_deadline(const prism_run_options *o, int kind, double timeout_s, prism_eval_config *c,
+                             char *limit, size_t cap) {
+  if (!(timeout_s > 0)) return;
+  double slack = kind == 1 ? (o->grace > 0 ? o->grace : 0) : timeout_s / 5;
+  double margin = slack / 2 < 5 ? slack / 2 : 5;
+  c->lua_deadline = now_monotonic() + timeout_s - margin;
+  if (kind == 1)
+    snprintf(limit, cap, "the wall-clock limit (time budget %g s + grace %g s, stopped %g s early); keep the loop inside "
+             "ctx:iter_train_batches so the budget can end it", o->time_budget, o->grace > 0 ? o->grace : 0, margin);
+  else snprintf(limit, cap, "the %s's time bound (%g s)", kind == 0 ? "static check" : "held-out pass", timeout_s - margin);
+  c->lua_deadline_limit = limit;
+}
+
 /* Runs one job in a jailed child and collects its records into rec. */
 static int run_child(const prism_run_options *o, const prism_eval_config *cfg, int kind, double timeout_s,
                      prism_run_record *rec, prism_run_outcome *gate_out, quota_watch *quota, prism_jail_result *res,
@@ -328,11 +352,28 @@ static int run_child(const prism_run_options *o, const prism_eval_config *cfg, i
        * needs (8 bytes a parameter is generous for fp32 weights plus the header). */
       .file_size = trained_state_bound(o),
       .nofile = 64,
+      /* The child's own tasks (its main thread, threads - 1 OpenMP workers, OpenBLAS's pthread
+       * pool of at most one thread a core) plus 256 for other processes of the same user that
+       * start while it runs (a second evaluation, a shell): the limit is counted over the whole
+       * uid, and a too-tight one would fail a good run's thread creation. No effect as root. */
+      .nproc_headroom = 256 + threads + (int)sysconf(_SC_NPROCESSORS_ONLN),
       .silence_output = o->quiet,
       .seccomp = true, /* every kind runs submission code */
   };
   lim.keep_fds[lim.n_keep_fds++] = p[1];
-  child_job job = {.cfg = cfg, .fd = p[1], .kind = kind};
+  /* What each child may open (landlock.h): the gate only the tokenizer files; the run the train
+   * split and the artifacts dir (its only writable place); the held-out also the val split (it
+   * alone ever opens it) and the trained state, read-only. */
+  lim.landlock = true;
+  const char *tok_dir = prism_tokenizer_resolve_dir(cfg->tokenizers_dir);
+  lim.fs_rules[lim.n_fs_rules++] = (prism_landlock_rule){tok_dir, false};
+  if (kind >= 1) lim.fs_rules[lim.n_fs_rules++] = (prism_landlock_rule){cfg->data_dir, false};
+  if (kind >= 1) lim.fs_rules[lim.n_fs_rules++] = (prism_landlock_rule){cfg->artifacts_dir, kind == 1};
+  if (kind == 2) lim.fs_rules[lim.n_fs_rules++] = (prism_landlock_rule){cfg->val_dir, false};
+  prism_eval_config jcfg = *cfg; /* this child's copy: its Lua deadline */
+  char limit[256];
+  set_lua_deadline(o, kind, timeout_s, &jcfg, limit, sizeof limit);
+  child_job job = {.cfg = &jcfg, .fd = p[1], .kind = kind};
   prism_jail jail;
   if (prism_jail_start(&jail, &lim, child_main, &job, err) != 0) {
     close(p[0]);

@@ -17,6 +17,7 @@
 
 #define CHECK_NAME_WIDTH 70
 #include "check.h"
+#include "jail.h"
 
 /* Feeds report lines (printf-style, one call per line) through the parent's parser. */
 static void feed(prism_run_record *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -121,10 +122,13 @@ static void test_learner(void) {
   static const char *const anti[] = {"step0_anomaly", "step0_anomaly_threshold_nats", "nan_inf_detected",
                                      "nan_inf_batches", "no_learning", "zero_forward", NULL};
   check(has_keys(prism_json_get(m, "anti_cheat"), anti, why, sizeof why), "anti_cheat keys", why);
-  static const char *const runtime[] = {"name", "version", "backend", "luajit", "git_revision", NULL};
+  static const char *const runtime[] = {"name", "version", "backend", "luajit", "git_revision", "isolation", NULL};
   check(has_keys(prism_json_get(m, "runtime"), runtime, why, sizeof why) && !strcmp(str_at(m, "runtime.name"), "prism") &&
             !strcmp(str_at(m, "runtime.backend"), "cpu") && !strcmp(str_at(m, "runtime.git_revision"), "abc1234"),
         "runtime block", why);
+  check(bool_at(m, "runtime.isolation.seccomp") == prism_jail_seccomp_active() &&
+            num_at(m, "runtime.isolation.landlock_abi") == (double)prism_jail_landlock_abi(),
+        "runtime.isolation: the seccomp filter and the Landlock ABI this build and kernel apply", NULL);
 
   check(!strcmp(str_at(m, "schema_version"), "prism_run_manifest.v2") && !strcmp(str_at(m, "run_id"), "prism-reexec-sub-abc123") &&
             !strcmp(str_at(m, "mode"), "gpu_proxy_eval") && bool_at(m, "miner_reported_ignored"),
