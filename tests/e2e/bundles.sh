@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # tests/e2e/bundles.sh — intake through the real binary. `prism check` on every case of the
 # committed corpus (tests/bundles/CASE/bundle, expected rule id on the README's `Expected:` line),
-# on every zip case that test_bundle writes (`test_bundle --emit-zips`: bombs, encryption, link
-# entries, traversal names, truncated archives — binary, so generated, never committed), and on
-# links and FIFOs made here. A rejection must exit 3 and print `prism: <rule-id>: …` on stderr;
-# an accepted bundle must exit 0. test_bundle is looked for next to the binary (the CMake build
-# puts them side by side) or in env PRISM_TEST_BUNDLE.
+# on every zip case that test_bundle writes (`test_bundle --emit-zips`: bombs, nested bombs,
+# encryption, link entries, traversal names — binary, so generated, never committed), on non-zip,
+# empty and truncated .zip files, and on links and FIFOs made here. A rejection must exit 3 and
+# print `prism: <rule-id>: …` on stderr; an accepted bundle must exit 0. test_bundle is looked for
+# next to the binary (the CMake build puts them side by side) or in env PRISM_TEST_BUNDLE.
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 
 # expect_outcome NAME EXPECTED DESCRIPTION — EXPECTED is `ok` or a rule id.
@@ -51,6 +51,22 @@ if [ -x "$gen" ] && "$gen" --emit-zips "$TMP/zips" >/dev/null; then
   check "generated zip cases ($zips)" test "$zips" -ge 20
 else
   not_ok "zip cases: $gen is missing or failed (set PRISM_TEST_BUNDLE to the test_bundle binary)"
+fi
+
+# ---- broken archives through the binary (the unit test covers the same in memory) ----
+printf 'this is text, not a zip archive\n' >"$TMP/not-a-zip.zip"
+run_prism not_a_zip check "$TMP/not-a-zip.zip"
+expect_outcome not_a_zip prism:bundle-zip "non-zip bytes named .zip"
+: >"$TMP/empty.zip"
+run_prism empty_zip check "$TMP/empty.zip"
+expect_outcome empty_zip prism:bundle-zip "zero-byte .zip"
+if [ -s "$TMP/zips/ok-nested-folder.zip" ]; then
+  whole=$(wc -c <"$TMP/zips/ok-nested-folder.zip")
+  head -c $((whole / 2)) "$TMP/zips/ok-nested-folder.zip" >"$TMP/truncated.zip"
+  run_prism truncated_zip check "$TMP/truncated.zip"
+  expect_outcome truncated_zip prism:bundle-zip "a valid zip cut at half its length"
+else
+  not_ok "truncated zip: the generated ok-nested-folder.zip is missing"
 fi
 
 # ---- links and special files (made here: they cannot be committed) ----

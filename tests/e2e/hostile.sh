@@ -60,13 +60,13 @@ error-tostring-errors|1|prism:runtime-error|
 collectgarbage-collect|1|prism:runtime-error|only collectgarbage\("count"\) is available
 math-randomseed|1|prism:runtime-error|attempt to call field 'randomseed' \(a nil value\)
 deep-recursion|1|prism:runtime-error|stack overflow
-memory-bomb|1|prism:resource-oom|
-huge-tensor|1|prism:resource-oom|zeros: out of memory allocating 4398046511104 bytes
+memory-bomb|1|prism:resource-oom|not enough memory \(the Lua heap cap of 67108864 bytes was hit, [0-9]+ in use; PRISM_LUA_MEM_LIMIT sets it\)
+huge-tensor|1|prism:resource-oom|zeros: out of memory allocating 4398046511104 bytes on cpu: the allocator refused it \(process or device memory limit; not the tensor-byte cap PRISM_TENSOR_HARD_LIMIT, which is unset\)
 shape-overflow|1|prism:runtime-error|zeros: shape has too many elements
 negative-size|1|prism:runtime-error|zeros: size 1 must be >= 0, got -1
 view-overflow|1|prism:runtime-error|view: shape \[4294967296, 4294967296\] is too large
-infinite-loop|1|prism:budget-exceeded|wall-clock safety cap
-coroutine-loop|1|prism:budget-exceeded|wall-clock safety cap
+infinite-loop|1|prism:budget-exceeded|Lua code was still running at training\.lua:9 when it hit the wall-clock limit
+coroutine-loop|1|prism:budget-exceeded|Lua code was still running at training\.lua:8 when it hit the wall-clock limit
 save-dotdot|1|prism:runtime-error|ctx:save: the name '\.\./hostile-escaped\.txt' must be a bare file name
 save-absolute|1|prism:runtime-error|ctx:save: the name '/tmp/prism-hostile-escaped\.txt' must be a bare file name
 save-manifest|1|prism:runtime-error|the name 'prism_run_manifest\.v2\.json' is reserved for the runtime's own files
@@ -76,8 +76,23 @@ pcall-quota|1|prism:artifacts-quota|would exceed its quota of 65536 bytes
 fake-markers|0|scored|
 many-tiny-tensors|0|scored|
 huge-error-message|1|prism:runtime-error|training.lua:8: AAAA
-string-rep-huge|1|prism:resource-oom|
+string-rep-huge|1|prism:resource-oom|not enough memory \(the Lua heap cap of 67108864 bytes was hit, [0-9]+ in use; PRISM_LUA_MEM_LIMIT sets it\)
 log-flood|0|scored|
+gc-resurrection|0|scored|
+newproxy-absent|1|prism:runtime-error|attempt to call local 'newproxy' \(a nil value\)
+gc-tensor|1|prism:runtime-error|training.lua:11: attempt to index local 'mt' \(a string value\)
+c-stack-overflow|1|prism:runtime-error|training\.lua:10: stack overflow
+coroutine-nesting|1|prism:runtime-error|C stack overflow: coroutines nested more than 10000 deep
+ctx-bad-args|0|scored|
+zero-size-tensors|0|scored|
+package-loadlib|1|prism:runtime-error|attempt to index local 'package' \(a nil value\)
+pattern-blowup|1|prism:budget-exceeded|wall-clock safety cap
+unpack-huge|1|prism:runtime-error|training.lua:14: too many results to unpack
+setmetatable-G|0|scored|
+tensor-byte-cap|1|prism:resource-oom|zeros: tensor-memory cap: allocating 268435456 bytes would exceed the cap of 67108864 bytes \(0 live\); the tensor-byte cap is set by PRISM_TENSOR_HARD_LIMIT
+hook-pcall-loop|1|prism:budget-exceeded|Lua code was still running at training\.lua:13 when it hit the wall-clock limit
+hook-coroutine-pcall|1|prism:budget-exceeded|Lua code was still running at training\.lua:11 when it hit the wall-clock limit
+address-entropy|0|scored|
 EOF
 )
 
@@ -97,8 +112,10 @@ while IFS='|' read -r name want_rc rule regex; do
   env_extra=()
   budget=(--time-budget 30 --grace 5) # never reached by a case that is not a hang
   case $name in
-  infinite-loop | coroutine-loop) budget=(--time-budget 1 --grace 1) ;; # the watchdog kills at 2 s
+  infinite-loop | coroutine-loop | pattern-blowup | hook-pcall-loop | hook-coroutine-pcall)
+    budget=(--time-budget 1 --grace 1) ;; # the count hook stops Lua at 1.5 s, the watchdog kills at 2 s
   memory-bomb | string-rep-huge) env_extra=(PRISM_LUA_MEM_LIMIT=$((64 << 20))) ;; # a 64 MiB Lua heap: the bomb hits it fast
+  tensor-byte-cap) env_extra=(PRISM_TENSOR_HARD_LIMIT=$((64 << 20))) ;; # a 64 MiB tensor-byte cap under a 256 MiB tensor
   save-symlink)
     ln -s "$G/outside/target.txt" "$out/planted.txt"
     ;;

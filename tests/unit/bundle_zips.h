@@ -218,6 +218,24 @@ static void z_yaml_alias(zb *z) {
                           "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n");
 }
 
+/* Nested bombs: intake never unpacks an archive inside the bundle. A .zip member is refused by its
+ * suffix; the same bytes under an allowed suffix are only their compressed size, never expanded. */
+static unsigned char *build_zip(void (*build)(zb *), size_t *size);
+static void z_nested_zip(zb *z) {
+  zb_pair(z);
+  size_t n;
+  unsigned char *inner = build_zip(z_bomb_one, &n);
+  zb_add_n(z, "inner.zip", inner, n);
+  free(inner);
+}
+static void z_nested_zip_as_txt(zb *z) {
+  zb_pair(z);
+  size_t n;
+  unsigned char *inner = build_zip(z_bomb_one, &n);
+  zb_add_n(z, "inner.txt", inner, n);
+  free(inner);
+}
+
 typedef struct zcase {
   const char *name, *expect;
   void (*build)(zb *);
@@ -254,6 +272,8 @@ static const zcase zcases[] = {
     {"bzip2-entry", "prism:bundle-zip", z_bzip2},
     {"missing-training", "prism:contract", z_missing_training},
     {"yaml-billion-laughs", "prism:bundle-yaml", z_yaml_alias},
+    {"nested-zip-bomb", "prism:bundle-suffix", z_nested_zip},
+    {"ok-nested-zip-bomb-as-txt", "ok", z_nested_zip_as_txt},
 };
 #define N_ZCASES ((int)(sizeof zcases / sizeof *zcases))
 
