@@ -14,19 +14,22 @@ cd "$ROOT"
 LIB=tests/e2e/lib
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/prism-e2e.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
-# Fixture bundles are stored without the tiny LM they share. assemble_bundles DEST CASE_DIR...
-# copies each case directory to DEST (it keeps its name, which is the submission id) and gives a
-# case without its own architecture.lua e2e-common's.
-COMMON_ARCH=tests/fixtures/bundles/e2e-common/architecture.lua
+# Fixture bundles are stored without the files they share (e2e-common: the tiny LM's
+# architecture.lua, the honest learner honest.lua). assemble_bundles DEST CASE_DIR... copies each
+# case directory to DEST (it keeps its name, which is the submission id) and gives it every
+# e2e-common file it does not have itself.
+COMMON_DIR=tests/fixtures/bundles/e2e-common
 assemble_bundles() {
-  local dest=$1 dir
+  local dest=$1 dir common
   shift
   mkdir -p "$dest"
   for dir in "$@"; do
     dir=${dir%/}
     [ "${dir##*/}" = e2e-common ] && continue
     cp -R "$dir" "$dest/"
-    [ -e "$dir/architecture.lua" ] || cp "$COMMON_ARCH" "$dest/${dir##*/}/"
+    for common in "$COMMON_DIR"/*; do
+      [ -e "$dir/${common##*/}" ] || cp "$common" "$dest/${dir##*/}/"
+    done
   done
 }
 BUNDLES=$TMP/bundles

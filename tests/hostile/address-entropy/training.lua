@@ -3,8 +3,7 @@
 -- "%s" of a table, and print — to make the run irreproducible or learn the memory layout. The
 -- sandbox numbers such values in first-use order ("table: #3") and refuses %p, so nothing here
 -- varies between processes, and training is unchanged.
-local prism = require("prism")
-local optim = require("prism.optim")
+local honest = require("honest")
 
 local M = {}
 
@@ -23,14 +22,7 @@ function M.train(ctx)
     if ok then error("HOSTILE-ESCAPED: (" .. fmt .. "):format gave " .. s) end
   end
   print("address probes:", probes[1], probes[2], probes[3])
-  local model = ctx:build_model()
-  local opt = optim.AdamW(model:parameters(), { lr = 1e-2 })
-  for batch in ctx:iter_train_batches(model, { batch_size = 4, seq_len = ctx.max_seq_len }) do
-    opt:zero_grad()
-    local loss = model:loss(batch.tokens)
-    loss:backward()
-    opt:step()
-  end
+  honest.train(ctx)
 end
 
 return M

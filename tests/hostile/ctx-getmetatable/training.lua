@@ -1,6 +1,5 @@
 -- hostile/ctx-getmetatable: read the ctx metatable to reach its methods table: getmetatable(ctx) is the lock string.
-local prism = require("prism")
-local optim = require("prism.optim")
+local honest = require("honest")
 
 local M = {}
 
@@ -9,14 +8,7 @@ function M.train(ctx)
   if mt ~= "locked" then error("HOSTILE-ESCAPED: ctx-getmetatable: getmetatable(ctx) is " .. tostring(mt)) end
   local ok = pcall(function() return mt.__index end)
   if ok and type(mt.__index) == "table" then error("HOSTILE-ESCAPED: ctx-getmetatable: reached __index") end
-  local model = ctx:build_model()
-  local opt = optim.AdamW(model:parameters(), { lr = 1e-2 })
-  for batch in ctx:iter_train_batches(model, { batch_size = 4, seq_len = ctx.max_seq_len }) do
-    opt:zero_grad()
-    local loss = model:loss(batch.tokens)
-    loss:backward()
-    opt:step()
-  end
+  honest.train(ctx)
 end
 
 return M

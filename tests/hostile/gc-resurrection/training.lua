@@ -1,8 +1,7 @@
 -- hostile/gc-resurrection: tables with a __gc that would resurrect themselves and sabotage the
 -- run at collection time. Lua 5.1 (LuaJIT) ignores __gc on tables, so nothing runs: after enough
 -- garbage to force many collection cycles the hook has never fired, and training is unchanged.
-local prism = require("prism")
-local optim = require("prism.optim")
+local honest = require("honest")
 
 local M = {}
 local fired = 0
@@ -25,14 +24,7 @@ function M.train(ctx)
   end
   if not collected then error("gc-resurrection: no collection cycle ran, so the check below would prove nothing") end
   if fired > 0 or #saved > 0 then error("HOSTILE-ESCAPED: gc-resurrection: __gc ran " .. fired .. " times") end
-  local model = ctx:build_model()
-  local opt = optim.AdamW(model:parameters(), { lr = 1e-2 })
-  for batch in ctx:iter_train_batches(model, { batch_size = 4, seq_len = ctx.max_seq_len }) do
-    opt:zero_grad()
-    local loss = model:loss(batch.tokens)
-    loss:backward()
-    opt:step()
-  end
+  honest.train(ctx)
 end
 
 return M

@@ -1,6 +1,5 @@
 -- hostile/string-metatable-locked: patch the VM-wide string metatable: getmetatable("") is the lock string, its __index unreachable, so the rep override never happens.
-local prism = require("prism")
-local optim = require("prism.optim")
+local honest = require("honest")
 
 local M = {}
 
@@ -15,14 +14,7 @@ function M.train(ctx)
   table.insert = function() error("patched table.insert reached the runtime") end
   math.log = function() error("patched math.log reached the runtime") end
   math.sqrt = function() error("patched math.sqrt reached the runtime") end
-  local model = ctx:build_model()
-  local opt = optim.AdamW(model:parameters(), { lr = 1e-2 })
-  for batch in ctx:iter_train_batches(model, { batch_size = 4, seq_len = ctx.max_seq_len }) do
-    opt:zero_grad()
-    local loss = model:loss(batch.tokens)
-    loss:backward()
-    opt:step()
-  end
+  honest.train(ctx)
 end
 
 return M

@@ -3,7 +3,7 @@
 -- through an empty tensor. Each gives torch's defined result or a clean error (checked here), none
 -- crashes or reads out of bounds; then the honest loop trains exactly like the baseline (scored).
 local prism = require("prism")
-local optim = require("prism.optim")
+local honest = require("honest")
 
 local M = {}
 
@@ -43,14 +43,7 @@ function M.train(ctx)
   refuses("view(0, -1)", function() return z:view(0, -1) end, "view: shape [0, -1] is invalid")
   refuses("max over empty", function() return z:max() end, "cannot take the maximum over an empty dimension")
   refuses("item of empty", function() return z:item() end, "expected a one-element tensor")
-  local model = ctx:build_model()
-  local opt = optim.AdamW(model:parameters(), { lr = 1e-2 })
-  for batch in ctx:iter_train_batches(model, { batch_size = 4, seq_len = ctx.max_seq_len }) do
-    opt:zero_grad()
-    local loss = model:loss(batch.tokens)
-    loss:backward()
-    opt:step()
-  end
+  honest.train(ctx)
 end
 
 return M
