@@ -245,6 +245,11 @@ int prism_child_run(const prism_eval_config *cfg, int report_fd) {
     lua_settop(L, 0);
   }
   if (prism_sandbox_deadline_hit(L)) prism_sandbox_deadline_failure(L, "prism:budget-exceeded", &r.failure); /* even if pcall'd */
+  /* The Lua-heap cap is sticky (anchors §C.1): once the allocator refused, the run fails even if
+   * the submission's pcall caught the "not enough memory" error and went on training. */
+  if (!r.failure.rule_id[0] && prism_sandbox_lua_oom(L))
+    prism_sandbox_failure(L, "not enough memory (the error was caught by the submission's pcall)", "prism:resource-oom",
+                          "prism:resource-oom", &r.failure);
   if (job.fatal.rule_id[0]) r.failure = job.fatal; /* recorded by the runtime: the submission cannot mask it */
   prism_capture_summary s;
   prism_instrument_summary(L, &s);

@@ -137,6 +137,8 @@ int prism_child_static(const prism_eval_config *cfg, int report_fd) {
   if (lua_cpcall(L, static_main, &s) != 0) build_failure(L, lua_tostring(L, -1), &s.failure);
   /* The count hook stopped build_model: the parent's rule for a static check out of time. */
   if (prism_sandbox_deadline_hit(L)) prism_sandbox_deadline_failure(L, "prism:build-model-resource", &s.failure);
+  if (!s.failure.rule_id[0] && prism_sandbox_lua_oom(L)) /* sticky, as in the run child */
+    build_failure(L, "not enough memory (the error was caught by build_model's pcall)", &s.failure);
   prism_sandbox_close(L);
   if (s.params >= 0) prism_report_params(report_fd, s.params);
   if (s.failure.rule_id[0]) {

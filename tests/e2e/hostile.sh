@@ -93,6 +93,7 @@ tensor-byte-cap|1|prism:resource-oom|zeros: tensor-memory cap: allocating 268435
 hook-pcall-loop|1|prism:budget-exceeded|Lua code was still running at training\.lua:13 when it hit the wall-clock limit
 hook-coroutine-pcall|1|prism:budget-exceeded|Lua code was still running at training\.lua:11 when it hit the wall-clock limit
 address-entropy|0|scored|
+pcall-lua-oom|1|prism:resource-oom|not enough memory \(the error was caught by the submission's pcall\) \(the Lua heap cap of 67108864 bytes was hit
 EOF
 )
 
@@ -114,7 +115,7 @@ while IFS='|' read -r name want_rc rule regex; do
   case $name in
   infinite-loop | coroutine-loop | pattern-blowup | hook-pcall-loop | hook-coroutine-pcall)
     budget=(--time-budget 1 --grace 1) ;; # the count hook stops Lua at 1.5 s, the watchdog kills at 2 s
-  memory-bomb | string-rep-huge) env_extra=(PRISM_LUA_MEM_LIMIT=$((64 << 20))) ;; # a 64 MiB Lua heap: the bomb hits it fast
+  memory-bomb | string-rep-huge | pcall-lua-oom) env_extra=(PRISM_LUA_MEM_LIMIT=$((64 << 20))) ;; # a 64 MiB Lua heap: the bomb hits it fast
   tensor-byte-cap) env_extra=(PRISM_TENSOR_HARD_LIMIT=$((64 << 20))) ;; # a 64 MiB tensor-byte cap under a 256 MiB tensor
   save-symlink)
     ln -s "$G/outside/target.txt" "$out/planted.txt"
