@@ -30,6 +30,7 @@
 
 #include "backend.h"
 #include "bundle.h"
+#include "clock.h"
 #include "rng.h"
 #include "state.h"
 
@@ -131,19 +132,19 @@ static lua_State *open_state(const prism_bundle *b, int policy, int count) {
   lua_State *L = prism_sandbox_new(b, &opts, &err);
   if (!L) die("prism_sandbox_new", err.message);
   /* The hook reads the clock every `count` instructions but the deadline is never reached. */
-  prism_sandbox_set_deadline(L, prism_sandbox_now() + 3600, "the benchmark's hour");
+  prism_sandbox_set_deadline(L, prism_now() + 3600, "the benchmark's hour");
   if (prism_sandbox_load_entry(L, "training.lua", "prism:runtime-error", "prism:resource-oom", &err) != 0)
     die("loading the bench module", err.message);
   return L;
 }
 
 static void time_loops(lua_State *L, double iters, result *r) {
-  double t0 = prism_sandbox_now();
+  double t0 = prism_now();
   call(L, "numeric", iters, 0, 0, 1);
-  r->numeric_ms = (prism_sandbox_now() - t0) * 1e3;
-  t0 = prism_sandbox_now();
+  r->numeric_ms = (prism_now() - t0) * 1e3;
+  t0 = prism_now();
   call(L, "bytes", iters, 0, 0, 1);
-  r->bytes_ms = (prism_sandbox_now() - t0) * 1e3;
+  r->bytes_ms = (prism_now() - t0) * 1e3;
 }
 
 static result measure(const prism_bundle *b, int policy, int steps, int warmup, double iters) {
@@ -152,9 +153,9 @@ static result measure(const prism_bundle *b, int policy, int steps, int warmup, 
   double n = call(L, "setup", 4096, 4, 128, 3);
   if (n != 1049216) die("setup", "the model does not have tiny-1m's 1,049,216 parameters");
   for (int k = 0; k < warmup; k++) call(L, "step", k, 0, 0, 1);
-  double t0 = prism_sandbox_now();
+  double t0 = prism_now();
   for (int k = warmup; k < warmup + steps; k++) r.loss = call(L, "step", k, 0, 0, 1);
-  r.step_ms = (prism_sandbox_now() - t0) * 1e3 / steps;
+  r.step_ms = (prism_now() - t0) * 1e3 / steps;
   time_loops(L, iters, &r);
   prism_sandbox_close(L);
   return r;

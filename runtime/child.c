@@ -30,6 +30,7 @@
 #include "backend.h"
 #include "bridge.h"
 #include "child_internal.h"
+#include "clock.h"
 #include "instrument.h"
 #include "loader.h"
 #include "report.h"
@@ -108,11 +109,6 @@ typedef struct run_job {
   double wall;
 } run_job;
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Deletes the runtime's own names from the artifacts directory (links themselves, never their
  * targets). */
@@ -183,9 +179,9 @@ static int run_main(lua_State *L) {
   lua_pushvalue(L, train);
   lua_pushvalue(L, ctx);
   prism_rng_seed((uint64_t)cfg->seed);
-  double t0 = now_seconds();
+  double t0 = prism_now();
   int rc = prism_lua_pcall_traceback(L, 1, 0);
-  r->wall = now_seconds() - t0;
+  r->wall = prism_now() - t0;
   if (r->wall < 0) r->wall = 0;
   prism_grad_set_enabled(true); /* a forward that raised inside a no_grad scope cannot leak it here */
   if (rc != 0) prism_sandbox_failure(L, lua_tostring(L, -1), "prism:runtime-error", "prism:resource-oom", &r->failure);

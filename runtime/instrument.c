@@ -34,6 +34,7 @@
 
 #include "backend.h"
 #include "bridge.h"
+#include "clock.h"
 #include "ctx.h"
 #include "report.h"
 #include "state.h"
@@ -76,11 +77,6 @@ typedef struct capture {
   int64_t scored_params;
 } capture;
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int capture_gc(lua_State *L) {
   capture *c = (capture *)lua_touserdata(L, 1);
@@ -365,7 +361,7 @@ static const char *budget_reason(const capture *c) {
   const prism_eval_config *cfg = c->job->cfg;
   if (cfg->token_budget >= 0 && c->tokens >= cfg->token_budget) return "token_budget";
   if (cfg->step_budget >= 0 && c->batches >= cfg->step_budget) return "step_budget";
-  if (cfg->time_budget > 0 && now_seconds() - c->start_time >= cfg->time_budget) return "wall_clock";
+  if (cfg->time_budget > 0 && prism_now() - c->start_time >= cfg->time_budget) return "wall_clock";
   return NULL;
 }
 
@@ -456,7 +452,7 @@ static int iter_next(lua_State *L) {
     lua_pushvalue(L, model_idx);
     lua_setfield(L, LUA_REGISTRYINDEX, CAPTURE_MODEL);
     param_cap_check(L, c, model_idx);
-    c->start_time = now_seconds();
+    c->start_time = prism_now();
     c->phase = PH_RUN;
   } else if (!lua_toboolean(L, lua_upvalueindex(3))) {
     return 0;

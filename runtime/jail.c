@@ -7,6 +7,7 @@
  * child left behind (the parent is a child subreaper, so they end up as its children). */
 #define _GNU_SOURCE
 #include "jail.h"
+#include "clock.h"
 #include "cstack.h"
 #include "seccomp_filter.h"
 
@@ -50,11 +51,6 @@
 #define PRISM_JAIL_UNDER_VALGRIND() 0
 #endif
 
-static double now_monotonic(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ------------------------------------------------------------------ interrupts */
 
@@ -367,7 +363,7 @@ int prism_jail_start(prism_jail *j, const prism_jail_limits *lim, prism_jail_fn 
   }
   fflush(stdout);
   fflush(stderr);
-  j->started = now_monotonic();
+  j->started = prism_now();
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
@@ -433,7 +429,7 @@ int prism_jail_wait(prism_jail *j, const prism_jail_watch *w, prism_jail_result 
       kill_child(j);
       return prism_failure_set(err, "prism:internal", NULL, 0, "waiting for the child process failed: %s", strerror(e));
     }
-    double now = now_monotonic();
+    double now = prism_now();
     if (!killed) {
       if (prism_jail_interrupted()) {
         res->interrupted = true;
@@ -476,7 +472,7 @@ int prism_jail_wait(prism_jail *j, const prism_jail_watch *w, prism_jail_result 
   }
   sweep_strays(j);
   if (fd_open) drain(fd, w, &fd_open); /* whatever the child wrote just before it ended */
-  res->wall_seconds = now_monotonic() - j->started;
+  res->wall_seconds = prism_now() - j->started;
   res->peak_rss_bytes = (int64_t)ru.ru_maxrss * 1024;
   if (WIFEXITED(status)) {
     res->exit_code = WEXITSTATUS(status);

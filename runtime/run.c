@@ -29,6 +29,7 @@
 #include <lua.h>
 
 #include "bundle.h"
+#include "clock.h"
 #include "static_gate.h"
 #include "child.h"
 #include "data.h"
@@ -58,11 +59,6 @@ void prism_run_options_defaults(prism_run_options *o) {
   o->heldout_bytes = 65536;
 }
 
-static double now_monotonic(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static const char *format_count(int64_t n, char *buf, size_t cap) {
   char digits[32];
@@ -194,7 +190,7 @@ static void sink_line(line_sink *s, const char *line, size_t n) {
 
 static void show_progress(line_sink *s, bool final) {
   if (!s->progress || s->rec->n_batches == s->shown_batches) return;
-  double now = now_monotonic();
+  double now = prism_now();
   if (!final && now - s->last_shown < 0.25) return;
   size_t n = s->rec->n_batches;
   fprintf(stderr, "\rprism: run: batch %zu  online loss %.4f  %.0f bytes  %.1f s   ", n, s->rec->online_loss[n - 1],
@@ -327,7 +323,7 @@ static void set_lua_deadline(const prism_run_options *o, int kind, double timeou
   if (!(timeout_s > 0)) return;
   double slack = kind == 1 ? (o->grace > 0 ? o->grace : 0) : timeout_s / 5;
   double margin = slack / 2 < 5 ? slack / 2 : 5;
-  c->lua_deadline = now_monotonic() + timeout_s - margin;
+  c->lua_deadline = prism_now() + timeout_s - margin;
   if (kind == 1)
     snprintf(limit, cap, "the wall-clock limit (time budget %g s + grace %g s, stopped %g s early); keep the loop inside "
              "ctx:iter_train_batches so the budget can end it", o->time_budget, o->grace > 0 ? o->grace : 0, margin);
@@ -382,7 +378,7 @@ static int run_child(const prism_run_options *o, const prism_eval_config *cfg, i
   }
   close(p[1]);
   line_sink sink = {.rec = rec, .gate_out = gate_out, .progress = kind == 1 && o->progress && !o->quiet,
-                    .started = now_monotonic()};
+                    .started = prism_now()};
   tick_ctx tick = {.sink = &sink, .quota = quota};
   prism_jail_watch w = {.read_fd = p[0], .timeout_s = timeout_s, .on_data = on_data, .on_tick = on_tick,
                         .tick_s = 0.5, .arg = &tick};
@@ -711,7 +707,7 @@ static void free_paths(char **paths, int n) {
 
 int prism_run_check(const prism_run_options *o, prism_run_outcome *out) {
   outcome_init(out);
-  double t0 = now_monotonic();
+  double t0 = prism_now();
   prism_jail_install_interrupt_handlers();
   prism_bundle *b = stage_intake(o, out);
   if (b) {
@@ -723,14 +719,14 @@ int prism_run_check(const prism_run_options *o, prism_run_outcome *out) {
     prism_bundle_free(b);
   }
   out->stage = "done";
-  out->wall_seconds = now_monotonic() - t0;
+  out->wall_seconds = prism_now() - t0;
   out->exit_code = prism_jail_interrupted() ? 130 : prism_run_exit_code_for(&out->failure, true);
   return out->exit_code;
 }
 
 int prism_run_evaluate(const prism_run_options *o, prism_run_outcome *out) {
   outcome_init(out);
-  double t0 = now_monotonic();
+  double t0 = prism_now();
   prism_jail_install_interrupt_handlers();
   prism_bundle *b = stage_intake(o, out);
   bool at_gate = true;
@@ -786,7 +782,7 @@ int prism_run_evaluate(const prism_run_options *o, prism_run_outcome *out) {
   write_manifest(o, out);
   out->stage = "done";
   out->exit_code = prism_run_exit_code_for(&out->failure, at_gate);
-  out->wall_seconds = now_monotonic() - t0;
+  out->wall_seconds = prism_now() - t0;
   free_paths(paths, 4);
   prism_bundle_free(b);
   return out->exit_code;

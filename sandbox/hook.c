@@ -13,18 +13,13 @@
  * handler running when the hook raises, because LuaJIT calls it with hooks disabled. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <lauxlib.h>
 
+#include "clock.h"
 #include "internal.h"
 #include "state.h"
 
-double prism_sandbox_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* The running location: the innermost frame in a bundle file (a loop inside the stdlib was
  * driven from there), else the innermost Lua frame. */
@@ -48,7 +43,7 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   sandbox_ctl *c = sandbox_ctl_of(L);
   if (!c->deadline_hit) {
-    if (!(c->deadline > 0) || prism_sandbox_now() < c->deadline) return;
+    if (!(c->deadline > 0) || prism_now() < c->deadline) return;
     c->deadline_hit = true;
     record_location(L, c);
     lua_sethook(L, count_hook, LUA_MASKCOUNT, 1); /* sticky: from now on every instruction raises */

@@ -103,11 +103,10 @@ const char *prism_sandbox_describe(lua_State *L, int idx, char *buf, size_t cap)
 bool prism_sandbox_log_allow(void);
 
 /* The wall-clock count hook (hook.c). From `deadline` (CLOCK_MONOTONIC seconds, as
- * prism_sandbox_now; <= 0 = none) on, every VM instruction of submission Lua raises
+ * prism_now in clock.h; <= 0 = none) on, every VM instruction of submission Lua raises
  * "prism:budget-exceeded: Lua code was still running at FILE:LINE when it hit LIMIT", so no
  * pcall can keep a loop alive; the first location is kept for C. No effect on a state opened
  * without the hook (jit_policy != 0). */
-double prism_sandbox_now(void);
 void prism_sandbox_set_deadline(lua_State *L, double deadline, const char *limit);
 /* True once the hook has stopped the state: the job ends with prism_sandbox_deadline_failure,
  * whatever error the submission let through. */
