@@ -2,10 +2,9 @@
 -- save, log, report) called with a wrong self, wrong argument types and missing arguments, each
 -- inside pcall: every call must raise (a call that succeeds is an escape), none may crash, and none
 -- may leave state behind: a rejected first iter_train_batches call does not stick its options,
--- so the honest loop after the checks trains exactly like the baseline (a scored case).
+-- so the honest learner after the checks trains exactly like the baseline (a scored case).
 -- Not in the list: option values the runtime clamps by design (batch_size < 1 -> 1, seq_len < 2 -> 2).
-local prism = require("prism")
-local optim = require("prism.optim")
+local honest = require("honest")
 
 local M = {}
 
@@ -44,13 +43,7 @@ function M.train(ctx)
     n = n + 1
   end
   assert(n == 6 and #bad == 52, "ctx-bad-args: the call list changed: " .. #bad)
-  local opt = optim.AdamW(model:parameters(), { lr = 1e-2 })
-  for batch in ctx:iter_train_batches(model, { batch_size = 4, seq_len = ctx.max_seq_len }) do
-    opt:zero_grad()
-    local loss = model:loss(batch.tokens)
-    loss:backward()
-    opt:step()
-  end
+  honest.train(ctx) -- a fresh model: build_model re-applies the forced seed, so it is the baseline's
 end
 
 return M
