@@ -65,7 +65,7 @@ expect_json "check --json lists both violations" "$TMP/check_broken_json.out" --
 gate_bundle() { # NAME BUILD_MODEL_BODY
   mkdir -p "$TMP/$1"
   printf 'local nn = require("prism.nn")\nlocal M = {}\nfunction M.build_model(ctx)\n%b\nend\nreturn M\n' "$2" >"$TMP/$1/architecture.lua"
-  cp "$BUNDLES/e2e-learner/training.lua" "$TMP/$1/"
+  cp "$BUNDLES/e2e-learner/training.lua" "$BUNDLES/e2e-learner/honest.lua" "$TMP/$1/"
 }
 gate_bundle ret42 '  return 42'
 run_prism ret42 check "$TMP/ret42"

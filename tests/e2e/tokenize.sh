@@ -115,8 +115,8 @@ M=prism_run_manifest.v2.json
 RUN_ARGS=(--vocab-size 256 --seq-len 32 --heldout-bytes 4096 --time-budget 300 --grace 60)
 cp -r "$BUNDLES/e2e-learner" "$TMP/gpt2-learner"
 sed -i 's/seq_len = ctx.max_seq_len }/seq_len = ctx.max_seq_len, tokenizer = ctx:reference_tokenizer("gpt2") }/' \
-  "$TMP/gpt2-learner/training.lua"
-check "the gpt2 learner bundle asks for the gpt2 tokenizer" grep -q 'reference_tokenizer("gpt2")' "$TMP/gpt2-learner/training.lua"
+  "$TMP/gpt2-learner/honest.lua" # the learner's loop (e2e-common/honest.lua, copied into every fixture)
+check "the gpt2 learner bundle asks for the gpt2 tokenizer" grep -q 'reference_tokenizer("gpt2")' "$TMP/gpt2-learner/honest.lua"
 make_data "$TMP/data" 8000 3000
 run_prism run_missing run "$TMP/gpt2-learner" "${RUN_ARGS[@]}" --data "$TMP/data" --val "$TMP/data" \
   --tokenizers "$TMP/nowhere" --out "$TMP/run_missing"

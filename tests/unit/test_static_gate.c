@@ -130,24 +130,19 @@ static bool is_dir(const char *p) {
   return d != NULL;
 }
 
-/* A bundle through intake (the folder, or its bundle/ subfolder); else, for the partial
- * fixtures that tests merge at run time, the folder's own .lua files. */
-static prism_bundle *load_tree(const char *bp) {
-  prism_failure err;
-  prism_bundle *b = prism_bundle_load(bp, &err);
-  char sub[2700];
-  snprintf(sub, sizeof sub, "%s/bundle", bp);
-  if (!b && is_dir(sub)) b = prism_bundle_load(sub, &err);
-  if (b) return b;
-  DIR *d = opendir(bp);
-  if (!d) return NULL;
-  b = calloc(1, sizeof *b);
-  b->files = calloc(64, sizeof *b->files);
+/* Adds dir's .lua files that b does not have yet. */
+static void add_lua_files(prism_bundle *b, const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
   struct dirent *de;
   while ((de = readdir(d)) && b->n_files < 64) {
     size_t len = strlen(de->d_name);
     if (len < 5 || strcmp(de->d_name + len - 4, ".lua")) continue;
-    snprintf(sub, sizeof sub, "%s/%s", bp, de->d_name);
+    bool have = false;
+    for (int i = 0; i < b->n_files; i++) have = have || !strcmp(b->files[i].path, de->d_name);
+    if (have) continue;
+    char sub[2700];
+    snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name);
     FILE *fp = fopen(sub, "rb");
     if (!fp) continue;
     prism_bundle_file *f = &b->files[b->n_files++];
@@ -157,6 +152,24 @@ static prism_bundle *load_tree(const char *bp) {
     fclose(fp);
   }
   closedir(d);
+}
+
+/* A bundle through intake (the folder, or its bundle/ subfolder); else, for the partial
+ * fixtures that tests merge at run time, the folder's own .lua files plus those of the sibling
+ * e2e-common/ it lacks (what assemble_bundles in tests/e2e/lib/common.bash does). */
+static prism_bundle *load_tree(const char *bp) {
+  prism_failure err;
+  prism_bundle *b = prism_bundle_load(bp, &err);
+  char sub[2700];
+  snprintf(sub, sizeof sub, "%s/bundle", bp);
+  if (!b && is_dir(sub)) b = prism_bundle_load(sub, &err);
+  if (b) return b;
+  if (!is_dir(bp)) return NULL;
+  b = calloc(1, sizeof *b);
+  b->files = calloc(64, sizeof *b->files);
+  add_lua_files(b, bp);
+  snprintf(sub, sizeof sub, "%s/../e2e-common", bp);
+  add_lua_files(b, sub);
   return b;
 }
 
