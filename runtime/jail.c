@@ -51,6 +51,10 @@
 #define PRISM_JAIL_UNDER_VALGRIND() 0
 #endif
 
+/* Whether the kernel-level layers (the seccomp filter, Landlock) go on: not under ASan, whose
+ * runtime forks a symbolizer, ptraces for leaks and reads the binary, nor under valgrind (above).
+ * One answer for the child set-up and for what the manifest reports. */
+static bool kernel_layers_apply(void) { return !PRISM_JAIL_UNDER_ASAN && !PRISM_JAIL_UNDER_VALGRIND(); }
 
 /* ------------------------------------------------------------------ interrupts */
 
@@ -188,7 +192,7 @@ static void child_setup(const prism_jail *j, const prism_jail_limits *lim, pid_t
   }
   /* Filesystem confinement, after every descriptor the child keeps is open. A rule that cannot be
    * applied on a kernel that has Landlock fails the child (closed, not open). */
-  if (lim->landlock && !PRISM_JAIL_UNDER_ASAN && !PRISM_JAIL_UNDER_VALGRIND()) {
+  if (lim->landlock && kernel_layers_apply()) {
     prism_landlock_rule rules[PRISM_LANDLOCK_MAX_RULES + 2];
     int n = 0;
     for (int i = 0; i < lim->n_fs_rules && i < PRISM_LANDLOCK_MAX_RULES; i++) rules[n++] = lim->fs_rules[i];
@@ -203,7 +207,7 @@ static void child_setup(const prism_jail *j, const prism_jail_limits *lim, pid_t
   /* Last: nothing after this may need a denied call. Not under ASan, whose runtime forks a
    * symbolizer and whose leak checker uses ptrace and clone (seccomp_filter.h), nor under
    * valgrind (above). */
-  if (lim->seccomp && !PRISM_JAIL_UNDER_ASAN && !PRISM_JAIL_UNDER_VALGRIND()) {
+  if (lim->seccomp && kernel_layers_apply()) {
     int rc = prism_seccomp_install();
     if (rc != 0) {
       errno = -rc;
@@ -212,10 +216,10 @@ static void child_setup(const prism_jail *j, const prism_jail_limits *lim, pid_t
   }
 }
 
-bool prism_jail_seccomp_active(void) { return !PRISM_JAIL_UNDER_ASAN && !PRISM_JAIL_UNDER_VALGRIND(); }
+bool prism_jail_seccomp_active(void) { return kernel_layers_apply(); }
 
 int prism_jail_landlock_abi(void) {
-  return PRISM_JAIL_UNDER_ASAN || PRISM_JAIL_UNDER_VALGRIND() ? 0 : prism_landlock_abi();
+  return kernel_layers_apply() ? prism_landlock_abi() : 0;
 }
 
 /* ------------------------------------------------------------------ parent side */
